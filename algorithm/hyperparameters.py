@@ -10,8 +10,8 @@ algorithm. Fields marked ``builtin=False`` are detectctl's own additions; their 
 built-in behaviour. Differences are listed in ``docs/hyperparameters.md``.
 
 SageMaker hands hyperparameters to the container as a map of strings, some of them JSON-encoded
-(``'"vgg-16"'``). :meth:`Hyperparameters.from_sagemaker` accepts that map (and native Python values),
-ignores the ``sagemaker_*`` names the framework adds, and reports every problem at once.
+(``'"vgg-16"'``). :meth:`Hyperparameters.from_sagemaker` accepts that map (and native Python
+values), ignores the ``sagemaker_*`` names the framework adds, and reports every problem at once.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Rule:
         elif self.kind == "regex":
             text = "a regular expression"
         elif self.kind == "epochs":
-            text = 'comma-separated increasing epochs, e.g. "80,160"'
+            text = 'comma-separated increasing epochs, e.g. "80,160" (empty: no steps)'
         else:
             noun = "an integer" if self.kind == "int" else "a number"
             text = noun + _bounds_text(self)
@@ -220,7 +220,7 @@ def _parse_regex(rule: Rule, value: Any) -> str:
     try:
         re.compile(value)
     except re.error as exc:
-        raise ValueError("is not a valid regular expression: {}".format(exc)) from None
+        raise ValueError(f"is not a valid regular expression: {exc}") from None
     return value
 
 
@@ -238,13 +238,11 @@ def _parse_epochs(rule: Rule, value: Any) -> Tuple[int, ...]:
         try:
             epoch = _to_int(item)
         except ValueError:
-            raise ValueError("has {!r}, not an epoch number: {}".format(
-                item, rule.allowed())) from None
+            raise ValueError(f"has {item!r}, not an epoch number: {rule.allowed()}") from None
         if epoch <= 0:
-            raise ValueError("has {}, but epochs start at 1".format(epoch))
+            raise ValueError(f"has {epoch}, but epochs start at 1")
         if epochs and epoch <= epochs[-1]:
-            raise ValueError("must be strictly increasing, got {} after {}".format(
-                epoch, epochs[-1]))
+            raise ValueError(f"must be strictly increasing, got {epoch} after {epochs[-1]}")
         epochs.append(epoch)
     return tuple(epochs)
 
@@ -275,8 +273,8 @@ class Problem:
 
     def __str__(self) -> str:
         if self.value is MISSING:
-            return "{}: {}".format(self.name, self.message)
-        return "{}={!r}: {}".format(self.name, self.value, self.message)
+            return f"{self.name}: {self.message}"
+        return f"{self.name}={self.value!r}: {self.message}"
 
 
 class HyperparameterError(ValueError):
@@ -315,7 +313,7 @@ class Hyperparameters:
         "float", "Initial learning rate.", minimum=0, maximum=1, exclusive_minimum=True), 0.001)
     lr_scheduler_step: Tuple[int, ...] = _hp(Rule(
         "epochs", "Epochs at which the learning rate is multiplied by lr_scheduler_factor, "
-                  'e.g. "80,160".', optional=True, unset="no steps"), ())
+                  'e.g. "80,160".'), ())
     lr_scheduler_factor: float = _hp(Rule(
         "float", "Factor applied to the learning rate at each lr_scheduler_step.",
         minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True), 0.1)
@@ -445,8 +443,7 @@ def parse_fields(raw: Mapping[str, Any]) -> Tuple[Dict[str, Any], List[Problem]]
     if network is not None and shape is not None and shape < MIN_IMAGE_SHAPE[network]:
         problems["image_shape"] = Problem(
             "image_shape", raw.get("image_shape"),
-            "must be an integer >= {} for base_network={}".format(
-                MIN_IMAGE_SHAPE[network], network))
+            f"must be an integer >= {MIN_IMAGE_SHAPE[network]} for base_network={network}")
     order = [f.name for f in dataclasses.fields(Hyperparameters)]
     return parsed, sorted(problems.values(), key=lambda p: order.index(p.name))
 
@@ -455,7 +452,7 @@ def unknown_name_message(name: str) -> str:
     names = [f.name for f in dataclasses.fields(Hyperparameters)]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if close:
-        return "unknown hyperparameter; did you mean {!r}?".format(close[0])
+        return f"unknown hyperparameter; did you mean {close[0]!r}?"
     return "unknown hyperparameter (see `detectctl hyperparameters` for the list)"
 
 

@@ -1,0 +1,3 @@
+from detectctl.cli import main
+
+main()

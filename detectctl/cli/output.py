@@ -1,0 +1,50 @@
+"""Rendering: rich tables for people, JSON for scripts. rich loads only when something prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                title: str | None = None, caption: str | None = None,
+                justify: dict[str, str] | None = None) -> None:
+    """Print a table on stdout (plain text when stdout is not a terminal)."""
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption, header_style="bold", box=_box())
+    for column in columns:
+        table.add_column(column, justify=(justify or {}).get(column, "left"), overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    stdout().print(table)
+
+
+def _box() -> Any:
+    from rich import box
+
+    return box.SIMPLE_HEAD
+
+
+def stdout() -> Any:
+    from rich.console import Console
+
+    return Console(soft_wrap=False)
+
+
+def stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def error_line(message: str) -> None:
+    """One line on stderr: ``error: message``."""
+    sys.stderr.write(f"error: {message}\n")
