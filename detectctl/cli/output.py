@@ -34,9 +34,13 @@ def _box() -> Any:
 
 
 def stdout() -> Any:
+    """A console on stdout; when piped, wide enough that table rows stay on one line."""
+    import os
+
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 240
+    return Console(soft_wrap=False, width=width)
 
 
 def stderr() -> Any:

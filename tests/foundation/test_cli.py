@@ -1,0 +1,132 @@
+"""The CLI skeleton, driven through its real entry point: exit codes and exact output."""
+
+import json
+
+import pytest
+
+from detectctl import __version__
+from detectctl.cli import main
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    monkeypatch.delenv("DETECTCTL_DEBUG", raising=False)
+
+    def invoke(*args):
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return exited.value.code, out, err
+
+    return invoke
+
+
+def test_version(run):
+    assert run("--version") == (0, f"detectctl {__version__}\n", "")
+
+
+def test_help_lists_commands(run):
+    code, out, _ = run("--help")
+    assert code == 0
+    assert "Usage: detectctl [OPTIONS] COMMAND [ARGS]..." in out
+    for command in ("hyperparameters", "instances"):
+        assert f"  {command} " in out
+
+
+def test_unknown_command_is_a_usage_error(run):
+    code, _, err = run("bogus")
+    assert code == 2
+    assert "No such command 'bogus'" in err
+
+
+def test_hyperparameters_table(run):
+    code, out, _ = run("hyperparameters")
+    assert code == 0
+    lines = out.splitlines()
+    row = next(line for line in lines if line.split()[:1] == ["learning_rate"])
+    assert row.split()[:2] == ["learning_rate", "0.001"]
+    assert "a number in (0, 1]" in row
+    assert "Initial learning rate." in row
+    seed = next(line for line in lines if line.split()[:1] == ["seed"])
+    assert " ours " in seed
+    num_classes = next(line for line in lines if line.split()[:1] == ["num_classes"])
+    assert "(required)" in num_classes
+
+
+def test_hyperparameters_json_schema(run):
+    code, out, _ = run("hyperparameters", "--json")
+    assert code == 0
+    js = json.loads(out)
+    assert js["title"] == "Hyperparameters"
+    assert js["required"] == ["num_classes"]
+    assert js["properties"]["mini_batch_size"]["default"] == 32
+
+
+def test_validate_valid_file(run, tmp_path):
+    path = tmp_path / "hp.yaml"
+    path.write_text("num_classes: 20\nimage_shape: 512\nlr_scheduler_step: 80,160\n")
+    assert run("hyperparameters", "validate", str(path)) == (
+        0, f"{path}: valid (num_classes=20, image_shape=512, lr_scheduler_step=80,160)\n", "")
+
+
+def test_validate_invalid_file_one_line_per_problem(run, tmp_path):
+    path = tmp_path / "hp.json"
+    path.write_text(json.dumps({"num_classes": "0", "optimiser": "adam", "epochs": "ten"}))
+    code, out, err = run("hyperparameters", "validate", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: {path}: optimiser='adam': unknown hyperparameter; did you mean 'optimizer'?",
+        f"error: {path}: num_classes='0': must be an integer >= 1",
+        f"error: {path}: epochs='ten': must be an integer >= 1",
+    ]
+
+
+def test_validate_json_output(run, tmp_path):
+    path = tmp_path / "hp.yaml"
+    path.write_text("num_classes: 3\nmomentum: 2\n")
+    code, out, _ = run("hyperparameters", "validate", str(path), "--json")
+    assert code == 2
+    assert json.loads(out) == {"valid": False, "file": str(path),
+                               "problems": ["momentum=2: must be a number in (0, 1]"]}
+    path.write_text("num_classes: 3\n")
+    code, out, _ = run("hyperparameters", "validate", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["hyperparameters"]["num_classes"] == "3"
+
+
+def test_validate_missing_file(run, tmp_path):
+    assert run("hyperparameters", "validate", str(tmp_path / "nope.yaml")) == (
+        2, "", f"error: {tmp_path / 'nope.yaml'}: no such file\n")
+
+
+def test_debug_shows_the_traceback(run, tmp_path):
+    from detectctl.errors import UsageError
+
+    with pytest.raises(UsageError):
+        main(["hyperparameters", "validate", str(tmp_path / "nope.yaml"), "--debug"])
+
+
+def test_instances_table(run):
+    code, out, _ = run("instances")
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.split()[:1] == ["ml.p3.8xlarge"])
+    assert row.split() == ["ml.p3.8xlarge", "32", "244", "4", "x", "V100", "16", "GiB", "7.0",
+                           "$14.688", "train,", "host"]
+    c5 = next(line for line in out.splitlines() if line.split()[:1] == ["ml.c5.xlarge"])
+    assert c5.split()[-1] == "host"
+    assert "an estimate, not a bill" in out
+
+
+def test_instances_json(run):
+    code, out, _ = run("instances", "--json", "--gpu")
+    assert code == 0
+    rows = json.loads(out)
+    assert all(r["gpus"] > 0 and r["training"] for r in rows)
+    p2 = next(r for r in rows if r["name"] == "ml.p2.xlarge")
+    assert p2 == {
+        "name": "ml.p2.xlarge", "family": "p2", "vcpus": 4, "memory_gib": 61, "gpus": 1,
+        "gpu_model": "K80", "gpu_memory_gib": 12, "compute_capability": "3.7",
+        "price_per_hour": 1.125, "price_region": "us-east-1", "price_as_of": "2026-11",
+        "training": True, "hosting": True,
+    }

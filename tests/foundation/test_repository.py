@@ -1,0 +1,53 @@
+"""Repository-level promises: the README's commands, CI calling them, templates that validate."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from detectctl.hyperparameters import load_file, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Try it", 1)[1].split("## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section, flags=re.S)
+
+
+def test_readme_has_the_two_setup_commands():
+    commands = _readme_commands()
+    assert len(commands) == 2
+    assert all(c.startswith("python3 -m venv .venv && ") for c in commands)
+    assert commands[1].endswith(".venv/bin/pytest")
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = _readme_commands()[1]
+    assert test_command in ci
+
+
+def test_top_level_layout():
+    expected = {"pyproject.toml", "detectctl", "algorithm", "templates", "tests", "docs",
+                "README.md", ".ci"}
+    present = {p.name for p in ROOT.iterdir()
+               if not p.name.startswith(".") or p.name == ".ci"}
+    present -= {".venv", "build", "dist"}
+    present = {p for p in present if not p.endswith(".egg-info")}
+    assert present == expected
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "templates" / "hyperparameters").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_hyperparameter_templates_validate(path):
+    validate(load_file(path), source=str(path))
+
+
+def test_docs_describe_every_hyperparameter():
+    from algorithm.hyperparameters import schema
+
+    text = (ROOT / "docs" / "hyperparameters.md").read_text(encoding="utf-8")
+    for info in schema():
+        assert f"`{info.name}`" in text, info.name
