@@ -199,6 +199,20 @@ def inference_image(name: str, region: str) -> str:
     return framework_image(instance, INFERENCE).uri(region, processor)
 
 
+def images_for(instance: InstanceType, region: str) -> dict[str, str]:
+    """The image URIs an instance type gets in a region: ``training_image`` (GPU types only)
+    and ``inference_image``."""
+    known = {r for scope in (TRAINING, INFERENCE) for i in _images()[scope] for r in i.registries}
+    if region not in known:
+        close = difflib.get_close_matches(region, sorted(known), n=1)
+        raise InstanceTypeError(f"no SageMaker PyTorch images are published in region {region!r}",
+                                hint=f"did you mean {close[0]}?" if close else None)
+    found = {"inference_image": inference_image(instance.name, region)}
+    if instance.can_train:
+        found["training_image"] = training_image(instance.name, region)
+    return found
+
+
 def images(scope: str) -> list[FrameworkImage]:
     """The framework images of a scope, newest first."""
     return list(_images()[scope])

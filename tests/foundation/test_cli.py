@@ -130,3 +130,21 @@ def test_instances_json(run):
         "price_per_hour": 1.125, "price_region": "us-east-1", "price_as_of": "2026-11",
         "training": True, "hosting": True,
     }
+
+
+def test_instances_with_region_show_images(run):
+    code, out, _ = run("instances", "--gpu", "--region", "eu-west-1", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["ml.p2.xlarge"]["training_image"] == (
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:1.12.1-gpu-py38")
+    assert rows["ml.p3.2xlarge"]["inference_image"].endswith("pytorch-inference:2.6.0-gpu-py312")
+    code, out, _ = run("instances", "--region", "eu-west-1")
+    row = next(line for line in out.splitlines() if line.split()[:1] == ["ml.c5.xlarge"])
+    assert row.split()[-2:] == ["-", "pytorch-inference:2.6.0-cpu-py312"]
+
+
+def test_instances_unknown_region(run):
+    assert run("instances", "--region", "eu-wset-1") == (
+        2, "", "error: no SageMaker PyTorch images are published in region 'eu-wset-1' "
+               "(did you mean eu-west-1?)\n")
