@@ -1,0 +1,110 @@
+"""Distributed training set-up: torch.distributed, launched the way SageMaker launches it.
+
+SageMaker's PyTorch toolkit starts ``torchrun --nnodes N --node_rank i --nproc_per_node G
+--master_addr algo-1 train.py`` when torch distributed is enabled; each worker then finds its
+rank in the environment (RANK, WORLD_SIZE, LOCAL_RANK). When ``train.py`` is started plainly
+(older images, the local backend), it launches the same workers itself through
+``torch.distributed.run``, with one process per GPU, and one process per host on CPU unless
+``DETECTCTL_PROCS_PER_HOST`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import List, Mapping, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+
+from algorithm.container import ResourceConfig
+
+MASTER_PORT = 29500
+PROCS_VARIABLE = "DETECTCTL_PROCS_PER_HOST"
+MASTER_ADDR_VARIABLE = "DETECTCTL_MASTER_ADDR"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where this process sits in the job. Rank 0 logs, evaluates and writes files."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def from_environ(environ: Optional[Mapping[str, str]] = None) -> Context:
+    """The context torchrun left in the environment; a single process when there is none."""
+    environ = os.environ if environ is None else environ
+    if "RANK" not in environ or "WORLD_SIZE" not in environ:
+        return Context()
+    world = int(environ["WORLD_SIZE"])
+    return Context(
+        rank=int(environ["RANK"]),
+        world_size=world,
+        local_rank=int(environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(environ.get("LOCAL_WORLD_SIZE", str(world))),
+    )
+
+
+def procs_per_host(environ: Optional[Mapping[str, str]] = None) -> int:
+    """One worker per GPU; on CPU one per host, or ``DETECTCTL_PROCS_PER_HOST``."""
+    environ = os.environ if environ is None else environ
+    if environ.get(PROCS_VARIABLE):
+        return max(1, int(environ[PROCS_VARIABLE]))
+    return max(1, torch.cuda.device_count())
+
+
+def needs_launch(resource: ResourceConfig, procs: int,
+                 environ: Optional[Mapping[str, str]] = None) -> bool:
+    """True when this is a plain start that should become several workers."""
+    environ = os.environ if environ is None else environ
+    launched = "RANK" in environ and "WORLD_SIZE" in environ
+    return not launched and (len(resource.hosts) > 1 or procs > 1)
+
+
+def launch_command(script: str, args: Sequence[str], resource: ResourceConfig, procs: int,
+                   environ: Optional[Mapping[str, str]] = None) -> List[str]:
+    """The torchrun command SageMaker's toolkit would run for this host."""
+    environ = os.environ if environ is None else environ
+    master = environ.get(MASTER_ADDR_VARIABLE) or resource.master_host
+    port = environ.get("MASTER_PORT") or str(MASTER_PORT)
+    return [
+        sys.executable, "-m", "torch.distributed.run",
+        f"--nnodes={len(resource.hosts)}",
+        f"--node_rank={resource.host_rank}",
+        f"--nproc_per_node={procs}",
+        f"--master_addr={master}",
+        f"--master_port={port}",
+        script, *args,
+    ]
+
+
+def init(context: Context) -> torch.device:
+    """Join the process group (NCCL on GPUs, gloo on CPU) and return this worker's device."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", context.local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        device = torch.device("cpu")
+        backend = "gloo"
+    if context.distributed and not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://",
+                                rank=context.rank, world_size=context.world_size)
+    return device
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
