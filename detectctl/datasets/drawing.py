@@ -1,0 +1,72 @@
+"""Pillow drawing shared by ``stats --plot`` and ``preview`` (matplotlib is not a dependency)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+           (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+           (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128))
+
+
+def color(class_id: int) -> tuple[int, int, int]:
+    return PALETTE[class_id % len(PALETTE)]
+
+
+def font(size: int = 12) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def text_size(draw: Any, text: str, face: Any) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+    return right - left, bottom - top
+
+
+def labelled_box(draw: Any, box: Sequence[float], label: str, rgb: tuple[int, int, int],
+                 face: Any) -> None:
+    """A rectangle with its label on a filled tab above its top-left corner."""
+    x0, y0, x1, y1 = box
+    draw.rectangle((x0, y0, x1, y1), outline=rgb, width=2)
+    tw, th = text_size(draw, label, face)
+    ty = y0 - th - 4 if y0 - th - 4 >= 0 else y0
+    draw.rectangle((x0, ty, x0 + tw + 4, ty + th + 4), fill=rgb)
+    ink = (0, 0, 0) if sum(rgb) > 380 else (255, 255, 255)
+    draw.text((x0 + 2, ty + 1), label, fill=ink, font=face)
+
+
+def bar_chart(draw: Any, rect: tuple[int, int, int, int], title: str, labels: Sequence[str],
+              values: Sequence[float], face: Any, horizontal: bool = False) -> None:
+    """A titled bar chart inside ``rect`` (x0, y0, x1, y1), values written on the bars."""
+    x0, y0, x1, y1 = rect
+    draw.rectangle(rect, outline=(200, 200, 200))
+    draw.text((x0 + 8, y0 + 6), title, fill=(0, 0, 0), font=face)
+    top = y0 + 28
+    most = max([*values, 1])
+    n = max(len(values), 1)
+    if horizontal:
+        label_w = min(140, max([text_size(draw, s, face)[0] for s in labels] + [10]) + 8)
+        step = (y1 - top - 8) / n
+        for i, (name, value) in enumerate(zip(labels, values)):
+            y = top + i * step
+            length = (x1 - x0 - label_w - 60) * value / most
+            draw.text((x0 + 6, y), name[:20], fill=(0, 0, 0), font=face)
+            draw.rectangle((x0 + label_w, y + 1, x0 + label_w + length, y + max(step - 2, 2)),
+                           fill=color(i))
+            draw.text((x0 + label_w + length + 4, y), f"{value:g}", fill=(0, 0, 0), font=face)
+        return
+    bottom = y1 - 22
+    step = (x1 - x0 - 16) / n
+    for i, (name, value) in enumerate(zip(labels, values)):
+        x = x0 + 8 + i * step
+        height = (bottom - top - 14) * value / most
+        draw.rectangle((x + 1, bottom - height, x + max(step - 2, 2), bottom), fill=(0, 130, 200))
+        if n <= 16 or i % max(1, n // 8) == 0:
+            draw.text((x + 1, bottom + 4), name, fill=(0, 0, 0), font=face)
+    draw.line((x0 + 8, bottom, x1 - 8, bottom), fill=(0, 0, 0))
