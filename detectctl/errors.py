@@ -52,3 +52,85 @@ class HyperparameterValidationError(UsageError):
     def lines(self) -> list[str]:
         prefix = f"{self.source}: " if self.source else ""
         return [prefix + p for p in self.problems]
+
+
+class MissingDependencyError(DetectctlError):
+    """A package that this feature needs is not installed."""
+
+
+class AwsError(DetectctlError):
+    """An AWS call failed; ``code`` is AWS's error code, ``operation`` the API name."""
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None,
+                 operation: str | None = None):
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.operation = operation
+
+
+class CredentialsError(AwsError):
+    """No AWS credentials, or expired or rejected ones."""
+
+
+class AccessDeniedError(AwsError):
+    """The credentials (or the execution role) lack an IAM permission; ``action`` names it."""
+
+    def __init__(self, message: str, *, action: str | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.action = action
+
+
+class QuotaExceededError(AwsError):
+    """An account quota (service limit) stops the request; ``quota`` names it."""
+
+    def __init__(self, message: str, *, quota: str | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.quota = quota
+
+
+class ThrottlingError(AwsError):
+    """AWS kept throttling a call after botocore's retries."""
+
+
+class AwsValidationError(AwsError):
+    """AWS rejected a request's field (a ValidationException); ``field`` names it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.field = field
+
+
+class NotFoundError(AwsError):
+    """A training job, endpoint, bucket or object does not exist."""
+
+
+class WaitTimeoutError(DetectctlError):
+    """Waiting for a job or an endpoint took longer than the timeout; it goes on running."""
+
+
+class JobFailedError(DetectctlError):
+    """A training job ended Failed or Stopped; ``status`` and ``reason`` say how."""
+
+    def __init__(self, message: str, *, status: str, reason: str | None = None,
+                 hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
+
+
+class EndpointFailedError(DetectctlError):
+    """An endpoint could not be created or updated; ``reason`` is DescribeEndpoint's."""
+
+    def __init__(self, message: str, *, reason: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class DatasetRejectedError(DetectctlError):
+    """Client-side validation found problems in a dataset; nothing was uploaded."""
+
+    def __init__(self, message: str, *, problems: list[str], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)

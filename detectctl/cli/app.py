@@ -7,7 +7,20 @@ from typing import Annotated
 import typer
 
 from detectctl import __version__
-from detectctl.cli import hyperparameters, instances, options
+from detectctl.cli import (
+    dataset,
+    deploy,
+    doctor,
+    endpoints,
+    hyperparameters,
+    instances,
+    jobs,
+    logs,
+    options,
+    predict,
+    train,
+    upload,
+)
 
 app = typer.Typer(
     name="detectctl",
@@ -27,8 +40,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _help(ctx: typer.Context, value: bool) -> None:
+    # The root's own --help: typer's built-in one has no value when absent, and typer then loads
+    # pydantic (~45 ms) to coerce it on every subcommand, `detectctl train --help` included.
+    if value:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
+    help_: Annotated[bool, typer.Option(
+        "--help", "-h", callback=_help, is_eager=True, expose_value=False,
+        help="Show this message and exit.")] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
     debug: options.Debug = False,
@@ -37,4 +61,13 @@ def root(
 
 
 app.add_typer(hyperparameters.app, name="hyperparameters")
+app.add_typer(dataset.app, name="dataset")
+dataset.app.command("upload")(upload.upload)
 app.command("instances")(instances.instances)
+app.command("doctor")(doctor.doctor)
+app.command("train")(train.train)
+app.add_typer(jobs.app, name="jobs")
+app.command("logs")(logs.logs)
+app.command("deploy")(deploy.deploy)
+app.add_typer(endpoints.app, name="endpoints")
+app.command("predict")(predict.predict)

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import write
 from torch.utils.data import DataLoader
 
 from algorithm.data import build_dataset, collate
 from algorithm.data.augment import MEAN_RGB, STD_RGB
 from algorithm.data.dataset import DetectionDataset
 from algorithm.data.sharding import shard_indices, shard_length
+from tests.datasets.support import write
 
 
 def test_items_have_the_documented_shapes_and_types(rec, samples):

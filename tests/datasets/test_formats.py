@@ -7,10 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from conftest import CLASSES, jpeg, output_path, write
 
 from detectctl.datasets.convert import convert
 from detectctl.datasets.readers import open_dataset
+from tests.datasets.support import CLASSES, jpeg, output_path, write
 
 FORMATS = ("recordio", "sagemaker-json", "manifest")
 

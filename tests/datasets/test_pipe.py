@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import jpeg
 from torch.utils.data import DataLoader
 
 from algorithm.data import build_dataset, collate
 from algorithm.data.dataset import PipeModeDataset
 from algorithm.data.pipe import PipeReader, is_pipe
 from algorithm.data.recordio import frame, unpack
+from tests.datasets.support import jpeg
 
 fork = multiprocessing.get_context("fork")
 

@@ -9,11 +9,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import CLASSES, jpeg, write
 from PIL import Image
 
 from algorithm.data import recordio
 from detectctl.datasets.validate import validate
+from tests.datasets.support import CLASSES, jpeg, write
 
 
 def ann(file, objects, size=(64, 48), categories=True, **extra):

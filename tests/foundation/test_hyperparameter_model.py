@@ -4,12 +4,12 @@ import re
 
 import pytest
 from pydantic import ValidationError
-from test_hyperparameter_schema import ACCEPTED, REJECTED
 
 from algorithm.hyperparameters import HyperparameterError, schema
 from algorithm.hyperparameters import Hyperparameters as Schema
 from detectctl.errors import HyperparameterValidationError, UsageError
 from detectctl.hyperparameters import Hyperparameters, load_file, validate
+from tests.foundation.test_hyperparameter_schema import ACCEPTED, REJECTED
 
 
 def _both(values):

@@ -1,0 +1,83 @@
+"""`detectctl endpoints list|describe|delete`: what is serving, what it costs, and cleanup."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from detectctl.cli import options, output
+from detectctl.cli.session import confirm, open_session, print_fields
+
+app = typer.Typer(help="List, describe or delete endpoints.", no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Endpoint name.", show_default=False)]
+
+
+def _age(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
+
+
+@app.command("list")
+def list_endpoints(
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Endpoints with status, instances, age and cost per hour; flags those idle for a day."""
+    from detectctl import costs
+    from detectctl import endpoints as sdk
+
+    session = open_session(profile, region)
+    found = sdk.list_endpoints(session)
+    calls = sdk.invocations_last_day(session, found)
+    rows = []
+    for e in found:
+        flag = "idle 24h+" if sdk.idle(e, calls[e.name]) else ""
+        rows.append({"endpoint": e.name, "status": e.status, "instance": e.instance_type,
+                     "count": e.instance_count, "age": _age(e.age.total_seconds()),
+                     "cost_per_hour": e.cost_per_hour, "invocations_24h": calls[e.name],
+                     "flag": flag})
+    if json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        ["endpoint", "status", "instance", "count", "age", "$/hour", "flag"],
+        [(r["endpoint"], r["status"], r["instance"], r["count"], r["age"],
+          costs.money(r["cost_per_hour"]), r["flag"]) for r in rows],
+        justify={"count": "right", "$/hour": "right"})
+
+
+@app.command("describe")
+def describe(
+    name: Name,
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Status, instances, model, cost per hour and any failure reason."""
+    endpoint = open_session(profile, region).endpoint(name)
+    endpoint.refresh()
+    if json:
+        output.print_json({"endpoint": endpoint.description, "config": endpoint.config})
+        return
+    print_fields(endpoint.summary())
+
+
+@app.command("delete")
+def delete(
+    name: Name,
+    yes: options.Yes = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Delete an endpoint, its endpoint config and its model."""
+    endpoint = open_session(profile, region).endpoint(name)
+    endpoint.refresh()
+    if not confirm(f"Delete endpoint {name}, its config and its model?", yes):
+        raise typer.Abort()
+    for line in endpoint.delete():
+        sys.stdout.write(f"deleted {line}\n")

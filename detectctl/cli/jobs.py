@@ -1,0 +1,128 @@
+"""`detectctl jobs list|describe|stop|wait|attach`: training jobs after they are launched."""
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from detectctl.cli import options, output
+from detectctl.cli.session import confirm, open_session, print_fields
+
+app = typer.Typer(help="List, inspect, stop, wait for or attach to training jobs.",
+                  no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Training job name.", show_default=False)]
+
+
+@app.command("list")
+def list_jobs(
+    status: Annotated[Optional[str], typer.Option(
+        "--status", help="InProgress, Completed, Failed, Stopping or Stopped.",
+        show_default=False)] = None,
+    name_contains: Annotated[Optional[str], typer.Option(
+        "--name-contains", help="Only jobs whose name contains this.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many jobs.")] = 20,
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Recent training jobs, newest first."""
+    from detectctl.jobs import list_jobs as list_training_jobs
+
+    jobs = list_training_jobs(open_session(profile, region), status=status,
+                              name_contains=name_contains, limit=limit)
+    if json:
+        output.print_json([job.description for job in jobs])
+        return
+    rows = []
+    for job in jobs:
+        d = job.description
+        created, ended = d.get("CreationTime"), d.get("TrainingEndTime")
+        took = str(ended - created).split(".")[0] if created and ended else "-"
+        rows.append((job.name, d["TrainingJobStatus"], d.get("SecondaryStatus", ""),
+                     f"{created:%Y-%m-%d %H:%M}" if created else "-", took))
+    output.print_table(["job", "status", "detail", "created", "took"], rows)
+
+
+@app.command("describe")
+def describe(
+    name: Name,
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Status, secondary-status history, metrics, cost and the model artifact of a job."""
+    job = open_session(profile, region).training_job(name)
+    job.refresh()
+    if json:
+        output.print_json(job.description)
+        return
+    print_fields(job.summary())
+    history = [(t["Status"], f"{t['StartTime']:%Y-%m-%d %H:%M:%S}", t.get("StatusMessage", ""))
+               for t in job.history]
+    if history:
+        output.print_table(["step", "since", "message"], history, title="history")
+
+
+@app.command("stop")
+def stop(
+    name: Name,
+    yes: options.Yes = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Stop a running job (SageMaker keeps the model it has saved; it ends Stopped)."""
+    job = open_session(profile, region).training_job(name)
+    if job.refresh()["TrainingJobStatus"] != "InProgress":
+        sys.stdout.write(f"{name} is {job.status}; nothing to stop\n")
+        return
+    if not confirm(f"Stop training job {name}?", yes):
+        raise typer.Abort()
+    job.stop()
+    sys.stdout.write(f"stopping {name}; `detectctl jobs wait {name}` waits until it has "
+                     "stopped\n")
+
+
+@app.command("wait")
+def wait(
+    name: Name,
+    timeout: Annotated[Optional[str], typer.Option(
+        "--timeout", help="Give up after this long, e.g. 90m or 6h (the job keeps running).",
+        show_default=False)] = None,
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Wait until a job ends; exit 0 if it Completed, 1 if it Failed or was Stopped."""
+    from detectctl.jobs import LONGEST_WAIT_SECONDS
+    from detectctl.training import parse_seconds
+
+    job = open_session(profile, region).training_job(name)
+    limit = parse_seconds(timeout, "--timeout") if timeout else LONGEST_WAIT_SECONDS
+    job.wait(timeout=limit)
+    if json:
+        output.print_json({"job": name, "status": job.status, "reason": job.failure_reason,
+                           "billable_seconds": job.billable_seconds, "cost": job.cost})
+    else:
+        print_fields(job.summary())
+    job.raise_for_status()
+
+
+@app.command("attach")
+def attach(
+    name: Name,
+    json: options.Json = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Follow a job's logs until it ends (Ctrl-C detaches), then print its status and cost."""
+    from detectctl.cli.logs import follow
+
+    job = open_session(profile, region).training_job(name)
+    job.refresh()
+    follow(job, json=json)

@@ -1,0 +1,49 @@
+"""What the AWS commands share: the role and bucket options, the session, confirmation, and
+label/value summaries. Imports only typer at start-up, so `--help` stays fast.
+
+The AWS command modules do without ``from __future__ import annotations``: typer would have to
+evaluate every string annotation when it builds the command tree, on every start-up.
+"""
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from detectctl.session import Session
+
+Role = Annotated[Optional[str], typer.Option(
+    "--role", help="SageMaker execution role ARN (default: DETECTCTL_ROLE, the config file, "
+                   "or the notebook's role).")]
+Bucket = Annotated[Optional[str], typer.Option(
+    "--bucket", help="S3 bucket for code and outputs (default: DETECTCTL_BUCKET, the config "
+                     "file, or sagemaker-REGION-ACCOUNT).")]
+
+
+def open_session(profile: Optional[str], region: Optional[str], role: Optional[str] = None,
+                 bucket: Optional[str] = None) -> "Session":
+    from detectctl.session import Session
+
+    return Session(profile=profile, region=region, role=role, bucket=bucket)
+
+
+def confirm(question: str, yes: bool) -> bool:
+    """True with ``--yes``; else the answer to ``question`` (no answer is a usage error)."""
+    if yes:
+        return True
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        from detectctl.errors import UsageError
+
+        raise UsageError(f"{question} got no answer", hint="pass --yes to confirm") from None
+
+
+def print_fields(rows: Sequence[tuple[str, str]], *, err: bool = False) -> None:
+    """Aligned ``label  value`` lines."""
+    width = max((len(label) for label, _ in rows), default=0)
+    stream = sys.stderr if err else sys.stdout
+    for label, value in rows:
+        stream.write(f"{label.ljust(width)}  {value}\n")

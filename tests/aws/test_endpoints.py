@@ -1,0 +1,187 @@
+"""Deploy, update, list, describe, delete and predict (moto; invoke_endpoint stubbed)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from PIL import Image
+from typer.testing import CliRunner
+
+from detectctl import endpoints, training
+from detectctl.aws import Aws
+from detectctl.cli.app import app
+from detectctl.errors import EndpointFailedError, UsageError
+from tests.aws.support import BUCKET, REGION, ROLE
+
+runner = CliRunner()
+ANSWER = {"prediction": [[1, 0.9, 0.1, 0.2, 0.5, 0.6], [0, 0.3, 0.0, 0.0, 1.0, 1.0],
+                         [2, 0.7, 0.5, 0.5, 0.9, 0.9]]}
+
+
+@pytest.fixture
+def job(session):
+    return training.launch(session, training.plan(
+        session, instance_type="ml.g5.xlarge", train=f"s3://{BUCKET}/t.rec",
+        hyperparameters={"num_classes": 3}, name="job-1"))
+
+
+def sagemaker():
+    return boto3.client("sagemaker", region_name=REGION)
+
+
+def test_deploy_a_training_job_on_cpu(session, job):
+    plan = endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge")
+    assert plan.spec.endpoint_name == "job-1" and not plan.update
+    assert plan.spec.model_data == job.model_artifact
+    assert plan.spec.image == ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
+                               "pytorch-inference:2.6.0-cpu-py312")
+    assert plan.cost_per_hour == pytest.approx(0.204)
+    endpoint = endpoints.deploy(session, plan, poll=1)
+    assert endpoint.status == "InService"
+    assert endpoint.instance_type == "ml.c5.xlarge" and endpoint.instance_count == 1
+    model = sagemaker().describe_model(ModelName=plan.spec.model_name)
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert model["ExecutionRoleArn"] == ROLE
+
+
+def fake_update_endpoint(monkeypatch):
+    """moto has no UpdateEndpoint: switch the endpoint's config in moto's backend."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from tests.aws.support import ACCOUNT
+
+    real = Aws.call
+
+    def call(self, service, operation, **request):
+        if operation != "update_endpoint":
+            return real(self, service, operation, **request)
+        endpoint = sagemaker_backends[ACCOUNT][REGION].endpoints[request["EndpointName"]]
+        endpoint.endpoint_config_name = request["EndpointConfigName"]
+        return {"EndpointArn": endpoint.arn}
+
+    monkeypatch.setattr(Aws, "call", call)
+
+
+def test_deploying_to_an_existing_endpoint_updates_it_and_removes_the_old_config(
+        session, job, monkeypatch):
+    fake_update_endpoint(monkeypatch)
+    first = endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge")
+    endpoints.deploy(session, first, poll=1)
+    second = endpoints.plan(session, "job-1", instance_type="ml.g4dn.xlarge", instance_count=2)
+    assert second.update
+    assert second.spec.image.endswith("pytorch-inference:2.6.0-gpu-py312")
+    endpoint = endpoints.deploy(session, second, poll=1)
+    assert endpoint.description["EndpointConfigName"] == second.spec.config_name
+    configs = [c["EndpointConfigName"] for c in sagemaker().list_endpoint_configs()[
+        "EndpointConfigs"]]
+    assert configs == [second.spec.config_name]
+    models = [m["ModelName"] for m in sagemaker().list_models()["Models"]]
+    assert models == [second.spec.model_name]
+
+
+def test_failed_endpoint_is_removed_and_its_reason_reported(session, job, monkeypatch):
+    real = endpoints.Endpoint.refresh
+
+    def failing(self):
+        described = real(self)
+        described.update(EndpointStatus="Failed",
+                         FailureReason="The primary container did not pass the ping check")
+        return described
+
+    monkeypatch.setattr(endpoints.Endpoint, "refresh", failing)
+    plan = endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge", name="ep")
+    monkeypatch.setattr(endpoints.Endpoint, "exists", lambda self: False)
+    with pytest.raises(EndpointFailedError) as info:
+        endpoints.deploy(session, plan, poll=1)
+    assert str(info.value).startswith(
+        "deploy of endpoint ep failed: The primary container did not pass the ping check "
+        "(what this deploy created was removed")
+    assert sagemaker().list_endpoints()["Endpoints"] == []
+    assert sagemaker().list_models()["Models"] == []
+
+
+def test_source_must_be_a_completed_job_or_a_model_archive(session):
+    with pytest.raises(UsageError, match=r"is not a model\.tar\.gz"):
+        endpoints.plan(session, f"s3://{BUCKET}/model.bin", instance_type="ml.c5.xlarge")
+
+
+def test_deploy_list_describe_delete_commands(session, job):
+    deployed = runner.invoke(app, ["deploy", "job-1", "--instance", "ml.c5.xlarge", "--yes"])
+    assert deployed.exit_code == 0, deployed.output
+    assert "cost       $0.204/hour while it runs (about $147/month)" in deployed.stderr
+    assert "TorchServe; AWS support ended 2026-06-30" in deployed.stderr
+    assert deployed.stdout.startswith("endpoint job-1: InService\n")
+    listed = runner.invoke(app, ["endpoints", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert row["endpoint"] == "job-1" and row["instance"] == "ml.c5.xlarge"
+    assert row["cost_per_hour"] == 0.204 and row["flag"] == ""
+    described = runner.invoke(app, ["endpoints", "describe", "job-1"])
+    assert "instances  1 x ml.c5.xlarge" in described.stdout
+    deleted = runner.invoke(app, ["endpoints", "delete", "job-1", "--yes"])
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout.startswith("deleted endpoint job-1\ndeleted endpoint config job-1-")
+    assert sagemaker().list_models()["Models"] == []
+
+
+def test_idle_means_a_day_in_service_without_invocations():
+    from datetime import datetime, timedelta, timezone
+
+    old = endpoints.Endpoint(None, "e", {"EndpointStatus": "InService",
+                                         "CreationTime": datetime.now(timezone.utc)
+                                         - timedelta(days=2)})
+    new = endpoints.Endpoint(None, "e", {"EndpointStatus": "InService",
+                                         "CreationTime": datetime.now(timezone.utc)})
+    assert endpoints.idle(old, 0) and not endpoints.idle(old, 3) and not endpoints.idle(new, 0)
+
+
+def stub_runtime(monkeypatch, answer: dict) -> Stubber:
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    real = Aws.client
+    monkeypatch.setattr(Aws, "client", lambda self, service: client
+                        if service == "sagemaker-runtime" else real(self, service))
+    body = json.dumps(answer).encode()
+    stubber = Stubber(client)
+    stubber.add_response("invoke_endpoint", {
+        "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        {"EndpointName": "ep", "ContentType": "image/png", "Accept": "application/json",
+         "Body": stubber_any()})
+    stubber.activate()
+    return stubber
+
+
+def stubber_any():
+    from botocore.stub import ANY
+
+    return ANY
+
+
+def test_predict_prints_a_table_and_draws(monkeypatch, tmp_path):
+    image = tmp_path / "dog.png"
+    Image.new("RGB", (64, 48), "white").save(image)
+    stub_runtime(monkeypatch, ANSWER)
+    result = runner.invoke(app, ["predict", "ep", str(image), "--classes", "cat,dog,bird",
+                                 "--draw", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines() if "dog.png" in line]
+    assert [line[1:3] for line in lines] == [["dog", "0.900"], ["bird", "0.700"]]
+    assert Image.open(tmp_path / "out" / "dog.png").size == (64, 48)
+
+
+def test_parse_prediction_threshold_and_bad_answers():
+    found = endpoints.parse_prediction(json.dumps(ANSWER).encode(), threshold=0.5)
+    assert [(d.class_id, d.score) for d in found] == [(1, 0.9), (2, 0.7)]
+    assert found[0].to_dict()["box"] == [0.1, 0.2, 0.5, 0.6]
+    with pytest.raises(Exception, match="not a detectctl prediction"):
+        endpoints.parse_prediction(b"<html>")
+
+
+def test_images_over_6_mb_are_refused_before_sending():
+    endpoint = endpoints.Endpoint(None, "ep")
+    with pytest.raises(UsageError, match="at most 6 MiB"):
+        endpoint.invoke(b"x" * (6 * 1024 * 1024 + 1), "image/jpeg")
