@@ -12,8 +12,8 @@ Use::
 
 Each item is ``(image, boxes, labels, difficult)``:
 
-- image (Tensor[3, S, S] float32): RGB scaled to [0, 1], then normalised with ImageNet's
-  mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), as torchvision's backbones expect;
+- image (Tensor[3, S, S] float32): RGB scaled to [0, 1]; the SSD model normalises it itself
+  (mean and std saved with its weights), so training and serving feed it the same thing;
 - boxes (Tensor[M, 4] float32): (xmin, ymin, xmax, ymax), normalised to [0, 1];
 - labels (Tensor[M] int64): 0-based class ids (no background class);
 - difficult (Tensor[M] bool): objects that evaluation ignores.
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
-from algorithm.data.augment import MEAN_RGB, STD_RGB, SSDAugmentation, color_matrix
+from algorithm.data.augment import MEAN_RGB, SSDAugmentation, color_matrix
 from algorithm.data.manifest import sample_from_stream_pair
 from algorithm.data.pipe import PipeReader, fifo_path, is_fifo, is_pipe
 from algorithm.data.sample import FormatError, Sample
@@ -47,21 +47,25 @@ from algorithm.data.sources import open_source, sample_from_record
 
 Item = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
-# (x / 255 - mean) / std as one multiply-add: x * _SCALE + _SHIFT.
-_SCALE = 1 / (torch.tensor(STD_RGB).view(3, 1, 1) * 255)
-_SHIFT = -torch.tensor(MEAN_RGB).view(3, 1, 1) / torch.tensor(STD_RGB).view(3, 1, 1)
+_SCALE = 1.0 / 255
+# Zoom-out fills the canvas with the mean colour (the SSD paper's choice).
+_FILL = torch.tensor(MEAN_RGB, dtype=torch.float32).view(3, 1, 1)
+
+
+def _canvas(size: int) -> torch.Tensor:
+    return _FILL.expand(3, size, size).clone()
 
 
 def to_tensors(image: Any, boxes: np.ndarray, labels: np.ndarray,
                difficult: np.ndarray) -> Item:
-    """An item from the augmentation's output: ``image`` is already a normalised tensor, or
-    pixels ndarray[S, S, 3] uint8 to normalise."""
+    """An item from the augmentation's output: ``image`` is already a [0, 1] tensor, or
+    pixels ndarray[S, S, 3] uint8 to scale."""
     if not isinstance(image, torch.Tensor):
         if not image.flags.writeable:  # Pillow's arrays are read-only; torch wants to own them
             image = image.copy()
         # Permuting uint8 then converting is about twice as fast as converting a strided view.
         image = torch.from_numpy(image).permute(2, 0, 1).contiguous().float()
-        image.mul_(_SCALE).add_(_SHIFT)
+        image.mul_(_SCALE)
     return (image, torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
             torch.from_numpy(np.asarray(labels, np.int64)),
             torch.from_numpy(np.asarray(difficult, bool)))
@@ -83,13 +87,13 @@ UINT8_RESIZE = _uint8_resize_available()
 def render_torch(image: Any, box: list, dest: Optional[Tuple[int, int, int, int]],
                  color: Optional[Tuple[Any, ...]], flip: bool, size: int) -> torch.Tensor:
     """The renderer of :class:`~algorithm.data.augment.SSDAugmentation` (same arguments as
-    ``render_pillow``) that returns the normalised Tensor[3, S, S] directly.
+    ``render_pillow``) that returns the [0, 1] Tensor[3, S, S] directly.
 
-    The fill is the mean colour, which normalises to 0. The source box is rounded to whole
-    pixels (at most half a source pixel off).
+    The fill is the mean colour. The source box is rounded to whole pixels (at most half a
+    source pixel off).
     """
     if dest is None:
-        return torch.zeros((3, size, size), dtype=torch.float32)
+        return _canvas(size)
     x0, y0 = round(box[0]), round(box[1])
     x1, y1 = max(round(box[2]), x0 + 1), max(round(box[3]), y0 + 1)
     with warnings.catch_warnings():
@@ -104,13 +108,13 @@ def render_torch(image: Any, box: list, dest: Optional[Tuple[int, int, int, int]
         flat = torch.addmm(matrix[:, 3:], matrix[:, :3], part.reshape(3, -1))
         # Round and saturate like the uint8 pipeline, so both renderers agree.
         part = flat.add_(0.5).floor_().clamp_(0, 255).reshape(part.shape)
-    part.mul_(_SCALE).add_(_SHIFT)
+    part.mul_(_SCALE)
     if flip:
         part = part.flip(-1)
         dest = (size - dest[2], dest[1], size - dest[0], dest[3])
     if dest == (0, 0, size, size):
         return part
-    out = torch.zeros((3, size, size), dtype=torch.float32)
+    out = _canvas(size)
     out[:, dest[1]:dest[3], dest[0]:dest[2]] = part
     return out
 
