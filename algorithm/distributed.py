@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional
 
 import torch
 import torch.distributed as dist
@@ -73,9 +73,10 @@ def needs_launch(resource: ResourceConfig, procs: int,
     return not launched and (len(resource.hosts) > 1 or procs > 1)
 
 
-def launch_command(script: str, args: Sequence[str], resource: ResourceConfig, procs: int,
+def launch_command(module: str, resource: ResourceConfig, procs: int,
                    environ: Optional[Mapping[str, str]] = None) -> List[str]:
-    """The torchrun command SageMaker's toolkit would run for this host."""
+    """The torchrun command SageMaker's toolkit would run for this host, for ``python -m
+    module`` workers."""
     environ = os.environ if environ is None else environ
     master = environ.get(MASTER_ADDR_VARIABLE) or resource.master_host
     port = environ.get("MASTER_PORT") or str(MASTER_PORT)
@@ -86,7 +87,7 @@ def launch_command(script: str, args: Sequence[str], resource: ResourceConfig, p
         f"--nproc_per_node={procs}",
         f"--master_addr={master}",
         f"--master_port={port}",
-        script, *args,
+        "-m", module,
     ]
 
 

@@ -99,11 +99,11 @@ def test_distributed_context_and_launch_command():
     assert not needs_launch(resource, 1, {"RANK": "0", "WORLD_SIZE": "2"})
     assert not needs_launch(ResourceConfig(), 1, {})
     assert needs_launch(ResourceConfig(), 2, {})
-    command = launch_command("train.py", ["--x"], resource, 8, {})
+    command = launch_command("algorithm.train", resource, 8, {})
     assert command[1:] == ["-m", "torch.distributed.run", "--nnodes=2", "--node_rank=1",
                            "--nproc_per_node=8", "--master_addr=algo-1", "--master_port=29500",
-                           "train.py", "--x"]
-    local = launch_command("train.py", [], resource, 2,
+                           "-m", "algorithm.train"]
+    local = launch_command("algorithm.train", resource, 2,
                            {"DETECTCTL_MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "4000"})
     assert "--master_addr=127.0.0.1" in local and "--master_port=4000" in local
     assert procs_per_host({"DETECTCTL_PROCS_PER_HOST": "2"}) == 2
