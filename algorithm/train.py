@@ -269,7 +269,9 @@ def run(paths: Paths) -> int:
                          stopper.best_epoch, stopper.stale_epochs)
             break
 
-    # --- the model artifact (rank 0)
+    # --- the model artifact (rank 0), after checking that DDP kept every replica identical
+    if ctx.distributed:
+        _check_replicas(model, ctx, device)
     if ctx.is_main:
         artifact.save(paths.model_dir, model, hp.to_sagemaker(), classes)
         log.info("model saved to %s after epoch %d", paths.model_dir, epoch)
@@ -376,6 +378,7 @@ def _start_from(model: torch.nn.Module, location: Path, hp: Hyperparameters) -> 
             raise JobError(f"channel model: the previous model has {name}={getattr(old, name)} "
                            f"but this job has {name}={getattr(hp, name)}; they must match")
     model.load_state_dict(previous.state_dict())
+    log.info("starting from the model in channel model (%s)", location)
 
 
 def _freeze(model: torch.nn.Module, pattern: Optional[str]) -> None:
@@ -452,6 +455,22 @@ def _all_mean(values: torch.Tensor, ctx: distributed.Context) -> torch.Tensor:
         dist.all_reduce(values)
         values /= ctx.world_size
     return values
+
+
+@torch.no_grad()
+def _check_replicas(model: torch.nn.Module, ctx: distributed.Context,
+                    device: torch.device) -> None:
+    """Fail loudly if the workers' weights drifted apart (they must stay bit-identical)."""
+    flat = torch.cat([p.detach().double().flatten().cpu() for p in model.parameters()])
+    signature = torch.stack([flat.sum(), (flat * torch.arange(len(flat), dtype=flat.dtype)
+                                          .remainder(997)).sum()]).to(device)
+    gathered = [torch.zeros_like(signature) for _ in range(ctx.world_size)]
+    dist.all_gather(gathered, signature)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise JobError("the workers' model replicas differ after training (internal error in "
+                       "distributed training); please report it with the job's logs")
+    if ctx.is_main:
+        log.info("all %d model replicas are identical", ctx.world_size)
 
 
 @torch.no_grad()

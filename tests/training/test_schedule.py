@@ -1,0 +1,53 @@
+"""The job's learning-rate schedule, optimizers and channel formats, without running a job."""
+
+import pytest
+import torch
+
+from algorithm.container import Channel
+from algorithm.hyperparameters import Hyperparameters
+from algorithm.train import WARMUP_ITERATIONS, _format, _learning_rate, _optimizer
+
+
+def test_steps_at_the_listed_epochs_after_warm_up():
+    hp = Hyperparameters(num_classes=2, learning_rate=0.01, lr_scheduler_step="2,4",
+                         lr_scheduler_factor=0.5)
+    late = WARMUP_ITERATIONS
+    assert _learning_rate(hp, 1, late, 1000) == pytest.approx(0.01)
+    assert _learning_rate(hp, 2, late, 1000) == pytest.approx(0.01)   # reduced *after* epoch 2
+    assert _learning_rate(hp, 3, late, 1000) == pytest.approx(0.005)
+    assert _learning_rate(hp, 5, late, 1000) == pytest.approx(0.0025)
+
+
+def test_warm_up_is_short_and_linear():
+    hp = Hyperparameters(num_classes=2, learning_rate=0.01)
+    assert _learning_rate(hp, 1, 0, 1000) == pytest.approx(0.001)
+    assert _learning_rate(hp, 1, WARMUP_ITERATIONS // 2, 1000) == pytest.approx(0.0055)
+    # Never longer than one epoch.
+    assert _learning_rate(hp, 2, 10, 10) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(("name", "kind", "momentum", "decay"), [
+    ("sgd", torch.optim.SGD, 0.8, 0.001),
+    ("rmsprop", torch.optim.RMSprop, 0, 0.001),
+    ("adam", torch.optim.Adam, None, 0),
+    ("adadelta", torch.optim.Adadelta, None, 0),
+])
+def test_optimizers_keep_the_builtin_semantics(name, kind, momentum, decay):
+    hp = Hyperparameters(num_classes=2, optimizer=name, momentum=0.8, weight_decay=0.001)
+    optimizer = _optimizer(hp, [torch.nn.Parameter(torch.zeros(1))])
+    assert isinstance(optimizer, kind)
+    group = optimizer.param_groups[0]
+    assert group["weight_decay"] == decay
+    if momentum is not None:
+        assert group["momentum"] == momentum
+
+
+@pytest.mark.parametrize(("channel", "expected"), [
+    (Channel("train", "application/x-recordio"), "recordio"),
+    (Channel("train", "application/x-image"), "sagemaker-json"),
+    (Channel("train", "image/jpeg"), "sagemaker-json"),
+    (Channel("train", "application/x-recordio", "Pipe", "RecordIO"), "manifest"),
+    (Channel("train", None), None),
+])
+def test_channel_formats(channel, expected):
+    assert _format(channel) == expected
