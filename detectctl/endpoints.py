@@ -325,6 +325,13 @@ class Endpoint:
         body = self.invoke(image, content_type or "application/x-image")
         return parse_prediction(body, threshold=threshold, class_names=class_names)
 
+    def class_names(self) -> Optional[list[str]]:
+        """The names in the served model's ``classes.json``, or None when it has none (read
+        once per model archive, then cached: see :mod:`detectctl.class_names`)."""
+        from detectctl.class_names import for_endpoint
+
+        return for_endpoint(self)
+
     def delete(self) -> list[str]:
         """Delete the endpoint, its config and the config's models; return what was deleted."""
         config = self.description.get("EndpointConfigName")

@@ -13,6 +13,10 @@ Channel layouts follow the built-in algorithm:
   ``train_annotation`` (and the same for validation), all ``application/x-image``.
 - ``manifest``: an augmented manifest, ``AugmentedManifestFile`` wrapped in RecordIO with the
   attributes ``source-ref`` and the label attribute; Pipe mode by default.
+
+Whatever the format and input mode, the class names reach the job through ``classes``, a File
+mode channel holding one ``classes.json`` (``/opt/ml/input/data/classes/classes.json``): the one
+given, else the one `detectctl dataset upload` put beside the training data.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ INPUT_MODES = ("File", "Pipe", "FastFile")
 RECORDIO = "application/x-recordio"
 IMAGE = "application/x-image"
 MODEL = "application/x-sagemaker-model"
+JSON = "application/json"
+CLASSES_CHANNEL = "classes"
 DEFAULT_LABEL_ATTRIBUTE = "bounding-box"
 OUTPUT_PREFIX = "detectctl/jobs"
 # torchrun-launched training in the PyTorch toolkit, on GPU instances (sagemaker SDK's
@@ -57,6 +63,7 @@ class TrainingPlan:
     hyperparameters: Mapping[str, str]
     cost: costs.TrainingCost
     placeholders: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def request(self) -> dict[str, Any]:
@@ -84,6 +91,7 @@ class TrainingPlan:
         if spec.checkpoint_s3:
             rows.append(("checkpoints", spec.checkpoint_s3))
         rows.append(("cost", self.cost.describe()))
+        rows += [("note", note) for note in self.notes]
         return rows
 
 
@@ -140,6 +148,32 @@ def channels(kind: str, uri: str, data_format: str, *,
     raise UsageError(f"unknown data format {data_format!r}", hint="one of: " + ", ".join(FORMATS))
 
 
+def classes_channel(session: Session, given: Optional[str], train: str,
+                    offline: bool) -> tuple[Optional[ChannelSpec], Optional[str]]:
+    """The ``classes`` channel: ``given``, else the ``classes.json`` that `detectctl dataset
+    upload` put beside ``train`` if it is there; and a note when there is none or it is
+    unchecked (``offline``)."""
+    from detectctl.uploads import classes_uri
+
+    uri = given or classes_uri(train)
+    if uri is None:
+        return None, "no classes channel: the job gets no class names (pass --classes)"
+    channel = ChannelSpec(CLASSES_CHANNEL, uri, JSON, input_mode="File")
+    if offline:
+        return channel, None if given else (
+            f"classes channel {uri}: where `detectctl dataset upload` puts classes.json, "
+            "not checked offline")
+    bucket, key = split_s3_uri(uri)
+    try:
+        session.aws.call("s3", "head_object", Bucket=bucket, Key=key)
+    except NotFoundError:
+        if given:
+            raise NotFoundError(f"--classes {uri}: no such object",
+                                hint="upload the dataset's classes.json there") from None
+        return None, f"no {uri}: the job gets no class names (pass --classes)"
+    return channel, None
+
+
 def image_version(image: str) -> Optional[tuple[int, ...]]:
     """The framework version in an image tag (``...:2.8.0-gpu-py312`` -> (2, 8, 0))."""
     match = re.search(r":(\d+)\.(\d+)(?:\.(\d+))?", image)
@@ -190,7 +224,7 @@ def plan(session: Session, *, instance_type: str, train: str, validation: Option
          subnets: Sequence[str] = (), security_groups: Sequence[str] = (),
          network_isolation: bool = False, encrypt_inter_container: bool = False,
          volume_size_gb: int = 30, tags: Optional[Mapping[str, str]] = None,
-         image: Optional[str] = None, offline: bool = False,
+         image: Optional[str] = None, classes: Optional[str] = None, offline: bool = False,
          hyperparameter_source: Optional[str] = None) -> TrainingPlan:
     """Resolve a training job. Raises ``UsageError`` subclasses (exit 2) for bad options and
     ``HyperparameterValidationError`` naming every bad hyperparameter."""
@@ -212,7 +246,7 @@ def plan(session: Session, *, instance_type: str, train: str, validation: Option
                          "spot capacity)")
     if bool(subnets) != bool(security_groups):
         raise UsageError("a VPC needs both --vpc-subnets and --security-groups")
-    for uri in (train, validation, pretrained, model, checkpoint_s3):
+    for uri in (train, validation, pretrained, model, checkpoint_s3, classes):
         if uri is not None:
             split_s3_uri(uri)
 
@@ -230,6 +264,9 @@ def plan(session: Session, *, instance_type: str, train: str, validation: Option
         layout.append(ChannelSpec("pretrained", pretrained))
     if model:
         layout.append(ChannelSpec("model", model, MODEL))
+    names, note = classes_channel(session, classes, train, offline)
+    if names:
+        layout.append(names)
 
     placeholders = []
     region = session.region
@@ -265,7 +302,8 @@ def plan(session: Session, *, instance_type: str, train: str, validation: Option
     )
     cost = costs.training(instance.name, instance_count, max_run_seconds, spot)
     return TrainingPlan(spec=spec, archive=archive, data_format=data_format,
-                        hyperparameters=given, cost=cost, placeholders=tuple(placeholders))
+                        hyperparameters=given, cost=cost, placeholders=tuple(placeholders),
+                        notes=(note,) if note else ())
 
 
 def upload_source(session: Session, archive: SourceArchive, bucket: str) -> bool:

@@ -1,4 +1,17 @@
-"""Datasets to S3: checked first, then only what is missing, in parallel multipart uploads.
+"""Datasets to S3: checked first, laid out for SageMaker, then only what is missing, in parallel
+multipart uploads.
+
+Layout under ``s3://bucket/prefix`` (each part of the dataset, ``train`` and ``validation``, as
+`detectctl dataset convert` splits them; a dataset without parts is ``train``)::
+
+    prefix/train/                 the data only: *.rec, images/ + annotations/, or the manifest
+                                  and its images; safe as a channel in File and in Pipe mode
+    prefix/meta/train/            the rest: .idx, .lst, classes.json (the ``classes`` channel)
+
+In Pipe mode SageMaker streams every object under a channel's prefix into the FIFO, which is
+why nothing but data may sit under ``prefix/train/``. An augmented manifest is uploaded with its
+``source-ref`` entries rewritten to the S3 URIs of its images, which are uploaded beside it; the
+local manifest is left as it is.
 
 An object already under the destination with the same size and content (its ETag, or the
 SHA-256 detectctl stores in its metadata when SSE-KMS makes ETags opaque) is skipped, so an
@@ -8,14 +21,16 @@ interrupted upload, run again, sends only what is missing.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from detectctl.aws.transfer import etag
 from detectctl.errors import DatasetRejectedError, NotFoundError, UsageError
-from detectctl.training import split_s3_uri
+from detectctl.training import detect_format, split_s3_uri
 
 if TYPE_CHECKING:
     from detectctl.session import Session
@@ -23,23 +38,37 @@ if TYPE_CHECKING:
 SSE_CHOICES = ("AES256", "aws:kms")
 SHA256_METADATA = "detectctl-sha256"
 CONCURRENCY = 10
+SPLITS = ("train", "validation")
+META = "meta"
+CLASSES_FILE = "classes.json"
+MANIFEST_SUFFIXES = (".manifest", ".jsonl")
 
 
 @dataclass(frozen=True)
 class UploadItem:
+    """A file and its key; ``data`` is sent instead of the file's content when set (a manifest
+    rewritten with S3 ``source-ref`` URIs)."""
+
     path: Path
     key: str
     size: int
+    data: Optional[bytes] = None
+
+    @property
+    def source(self) -> Union[Path, bytes]:
+        return self.path if self.data is None else self.data
 
 
 @dataclass
 class UploadPlan:
-    """What goes (``items``) and what is already there (``skipped``)."""
+    """What goes (``items``), what is already there (``skipped``), and the ``channels``: the
+    ``--train`` / ``--validation`` / ``--classes`` URIs for ``detectctl train``."""
 
     bucket: str
     prefix: str
     items: list[UploadItem] = field(default_factory=list)
     skipped: list[UploadItem] = field(default_factory=list)
+    channels: dict[str, str] = field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
@@ -49,25 +78,20 @@ class UploadPlan:
         return f"s3://{self.bucket}/{key or self.prefix}"
 
 
-def local_files(path: Path) -> list[tuple[Path, str]]:
-    """``(file, relative name)`` for a file, or every file under a directory (dotfiles left out)."""
-    if path.is_file():
-        return [(path, path.name)]
-    if not path.is_dir():
-        raise UsageError(f"{path}: no such file or directory")
-    return [(p, p.relative_to(path).as_posix()) for p in sorted(path.rglob("*"))
+def local_files(path: Path) -> list[Path]:
+    """Every file under a directory (dotfiles left out), sorted."""
+    return [p for p in sorted(path.rglob("*"))
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
 
 
-def sha256(path: Path) -> str:
+def sha256(source: Union[Path, bytes]) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open(source, "rb") as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-SPLITS = ("train", "validation")
 
 
 def dataset_parts(path: Path) -> dict[str, Path]:
@@ -85,36 +109,150 @@ def validate_dataset(path: Path) -> list[str]:
             for problem in validate(str(part)).problems]
 
 
+def _part_format(part: Path) -> str:
+    from detectctl.datasets.readers import guess_format
+
+    found = guess_format(str(part))
+    if found not in ("recordio", "sagemaker-json", "manifest"):
+        raise UsageError(f"{part}: {found} is not a training format",
+                         hint="convert it first: detectctl dataset convert")
+    return found
+
+
+def _part_files(part: Path) -> tuple[Path, list[Path]]:
+    """The directory a part's names are relative to, and its files (absolute): every file of a
+    directory; for a ``.rec`` or manifest file, it and what belongs to it beside it."""
+    part = Path(os.path.abspath(part))
+    if part.is_dir():
+        return part, local_files(part)
+    base = part.parent
+    beside = [base / (part.stem + ".idx"), base / (part.stem + ".lst"), base / CLASSES_FILE]
+    return base, [part] + [p for p in beside if p.is_file()]
+
+
+def _external_key(path: Path) -> str:
+    """Where an image outside the manifest's directory goes, under ``external/``: its name in a
+    folder named by a hash of its directory, so that equal names from two folders differ."""
+    folder = hashlib.sha1(str(path.parent).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"external/{folder}/{path.name}"
+
+
+def rewrite_manifest(manifest: Path, base: Path, bucket: str,
+                     data_prefix: str) -> tuple[bytes, dict[Path, str]]:
+    """The manifest with every local ``source-ref`` (relative to the manifest, or absolute)
+    replaced by the S3 URI its image is uploaded to, and ``{image: key}``. ``s3://`` references
+    and lines that are not JSON objects are kept as they are."""
+    from algorithm.data.manifest import resolve_source_ref
+
+    lines, images = [], {}
+    root = Path(os.path.abspath(base))
+    text = manifest.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        ref = doc.get("source-ref") if isinstance(doc, dict) else None
+        if not isinstance(ref, str) or not ref or ref.startswith("s3://"):
+            lines.append(line)
+            continue
+        image = Path(os.path.normpath(os.path.abspath(
+            resolve_source_ref(ref, str(manifest.parent)))))
+        if not image.is_file():
+            raise UsageError(f"{manifest}:{number}: source-ref {ref!r}: no such file",
+                             hint="fix the manifest; nothing was uploaded")
+        try:
+            name = image.relative_to(root).as_posix()
+        except ValueError:
+            name = _external_key(image)
+        images[image] = data_prefix + name
+        doc["source-ref"] = f"s3://{bucket}/{images[image]}"
+        lines.append(json.dumps(doc))
+    return ("\n".join(lines) + "\n").encode("utf-8"), images
+
+
+def _is_data(data_format: str, name: str) -> bool:
+    """Whether a file goes under the channel's prefix (a manifest's data is the manifest and the
+    images it names, placed by :func:`rewrite_manifest`)."""
+    if data_format == "recordio":
+        return name.endswith(".rec")
+    return data_format == "sagemaker-json" and name.startswith(("images/", "annotations/"))
+
+
+def part_layout(split: str, part: Path, bucket: str,
+                prefix: str) -> tuple[list[UploadItem], str, Optional[str]]:
+    """One part's files with their keys, its channel URI, and its ``classes.json`` URI."""
+    data_format = _part_format(part)
+    data, meta = f"{prefix}{split}/", f"{prefix}{META}/{split}/"
+    base, files = _part_files(part)
+    items: dict[str, UploadItem] = {}
+    placed: set[Path] = set()
+    manifests = [f for f in files if f.name.endswith(MANIFEST_SUFFIXES)]
+    if data_format == "manifest":
+        for manifest in manifests:
+            body, images = rewrite_manifest(manifest, base, bucket, data)
+            key = data + manifest.relative_to(base).as_posix()
+            items[key] = UploadItem(manifest, key, len(body), body)
+            for image, image_key in images.items():
+                items[image_key] = UploadItem(image, image_key, image.stat().st_size)
+            placed |= {manifest, *images}
+    for local in files:
+        if local not in placed:
+            name = local.relative_to(base).as_posix()
+            key = (data if _is_data(data_format, name) else meta) + name
+            items[key] = UploadItem(local, key, local.stat().st_size)
+    suffixes = {"recordio": (".rec",), "manifest": MANIFEST_SUFFIXES}.get(data_format)
+    found = sorted(k for k in items if suffixes and k.startswith(data) and k.endswith(suffixes))
+    # One data file is named (its format shows in its name); several are their prefix.
+    channel = found[0] if len(found) == 1 or (found and data_format == "manifest") else data
+    classes = meta + CLASSES_FILE
+    return (list(items.values()), f"s3://{bucket}/{channel}",
+            f"s3://{bucket}/{classes}" if classes in items else None)
+
+
+def layout(path: Path, bucket: str, prefix: str) -> tuple[list[UploadItem], dict[str, str]]:
+    """Every file of the dataset at ``path`` with its key under ``prefix``, and the channels."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    items, channels = [], {}
+    classes = None
+    for split, part in dataset_parts(path).items():
+        part_items, channels[split], part_classes = part_layout(split, part, bucket, prefix)
+        items += part_items
+        classes = classes or part_classes
+    if not items:
+        raise UsageError(f"{path}: no files to upload")
+    if classes:
+        channels["classes"] = classes
+    return items, channels
+
+
 def _same(session: Session, bucket: str, item: UploadItem, remote: dict[str, Any]) -> bool:
     if remote["Size"] != item.size:
         return False
-    if remote.get("ETag", "").strip('"') == etag(item.path):
+    if remote.get("ETag", "").strip('"') == etag(item.source):
         return True
     try:
         head = session.aws.call("s3", "head_object", Bucket=bucket, Key=item.key)
     except NotFoundError:
         return False
-    return head.get("Metadata", {}).get(SHA256_METADATA) == sha256(item.path)
+    return head.get("Metadata", {}).get(SHA256_METADATA) == sha256(item.source)
 
 
 def plan(session: Session, path: Path, uri: str) -> UploadPlan:
-    """Compare ``path`` with what is under ``uri`` already (one listing, paginated)."""
+    """Lay ``path`` out under the prefix ``uri`` and compare it with what is there already
+    (one listing, paginated)."""
     bucket, prefix = split_s3_uri(uri)
-    files = local_files(path)
-    if not files:
-        raise UsageError(f"{path}: no files to upload")
-    # A file goes to the exact key when the URI names one like it (same suffix), else into
-    # the URI as a folder.
-    as_folder = path.is_dir() or uri.endswith("/") or Path(prefix).suffix != path.suffix
-    if as_folder:
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-    result = UploadPlan(bucket=bucket, prefix=prefix)
+    if detect_format(prefix):
+        raise UsageError(f"{uri} names a file; the destination is a prefix",
+                         hint=f"e.g. s3://{bucket}/{prefix.rpartition('/')[0]}")
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    files, channels = layout(path, bucket, prefix)
+    result = UploadPlan(bucket=bucket, prefix=prefix, channels=channels)
     remote = {o["Key"]: o for o in session.aws.paginate(
         "s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)}
-    for local, name in files:
-        key = prefix + name if as_folder else prefix
-        item = UploadItem(local, key, local.stat().st_size)
-        there = remote.get(key)
+    for item in files:
+        there = remote.get(item.key)
         (result.skipped if there and _same(session, bucket, item, there) else result.items).append(
             item)
     return result
@@ -134,11 +272,11 @@ def upload(session: Session, plan: UploadPlan, *, sse: Optional[str] = None,
         extra["ServerSideEncryption"] = sse
     if kms_key:
         extra["SSEKMSKeyId"] = kms_key
-    groups: dict[Optional[str], list[tuple[Path, str]]] = {}
+    groups: dict[Optional[str], list[tuple[Union[Path, bytes], str]]] = {}
     for item in plan.items:
         # Under SSE-KMS an ETag is not an MD5: keep the SHA-256 to recognise the object later.
-        digest = sha256(item.path) if sse == "aws:kms" else None
-        groups.setdefault(digest, []).append((item.path, item.key))
+        digest = sha256(item.source) if sse == "aws:kms" else None
+        groups.setdefault(digest, []).append((item.source, item.key))
     for digest, files in groups.items():
         args = {**extra, "Metadata": {SHA256_METADATA: digest}} if digest else extra
         session.aws.upload_files(files, plan.bucket, extra_args=args, concurrency=concurrency,
@@ -156,25 +294,15 @@ def check_dataset(path: Path) -> None:
             hint=f"see `detectctl dataset validate {path}`, or pass --no-validate")
 
 
-def _channel_uri(part: Path, uri: str) -> str:
-    """A part's channel URI: the ``.rec`` or manifest object itself, or the prefix holding
-    ``images/`` and ``annotations/`` (``detectctl train`` adds those)."""
-    if part.is_file():
-        return uri
-    for pattern in ("*.rec", "*.manifest", "*.jsonl"):
-        found = sorted(part.glob(pattern))
-        if found:
-            return uri + found[0].name
-    return uri
-
-
-def channels(path: Path, plan: UploadPlan) -> dict[str, str]:
-    """The ``--train`` / ``--validation`` URIs to pass to ``detectctl train`` for this data."""
-    if path.is_file():
-        keys = [i.key for i in plan.items + plan.skipped]
-        return {"train": plan.uri(keys[0])}
-    result = {}
-    for split, part in dataset_parts(path).items():
-        relative = "" if part == path else part.relative_to(path).as_posix() + "/"
-        result[split] = _channel_uri(part, plan.uri(plan.prefix + relative))
-    return result
+def classes_uri(data_uri: str) -> Optional[str]:
+    """Where :func:`layout` puts the ``classes.json`` of the data at ``data_uri``:
+    ``s3://b/voc/train/data.rec`` or ``s3://b/voc/train/`` -> ``s3://b/voc/meta/train/classes.json``
+    (None for a bucket's root)."""
+    bucket, key = split_s3_uri(data_uri)
+    folder = key.rstrip("/")
+    if detect_format(folder):
+        folder = folder.rpartition("/")[0]
+    parent, _, split = folder.rpartition("/")
+    if not split:
+        return None
+    return f"s3://{bucket}/{parent + '/' if parent else ''}{META}/{split}/{CLASSES_FILE}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from detectctl import __version__
 from detectctl.aws.errors import translated
@@ -26,6 +26,7 @@ from detectctl.errors import ConfigError, MissingDependencyError, WaitTimeoutErr
 # adaptive mode adds client-side rate limiting, right for the log poller's bursts of calls.
 RETRY_MODES = {"logs": "adaptive"}
 MAX_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 def import_boto3() -> Any:
@@ -115,7 +116,17 @@ class Aws:
                 raise
         return True
 
-    def upload_files(self, files: Sequence[tuple[Path, str]], bucket: str, *,
+    def read_object(self, bucket: str, key: str, read: Callable[[IO[bytes]], T]) -> T:
+        """``read(stream)`` of an S3 object's body: what ``read`` leaves unread is never
+        downloaded."""
+        with translated("s3", "GetObject"):
+            body = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+            try:
+                return read(body)
+            finally:
+                body.close()
+
+    def upload_files(self, files: Sequence[tuple[Path | bytes, str]], bucket: str, *,
                      extra_args: dict[str, Any], concurrency: int,
                      on_bytes: Callable[[int], None], on_file: Callable[[], None]) -> None:
         """Parallel multipart uploads (see :func:`detectctl.aws.transfer.upload_files`)."""

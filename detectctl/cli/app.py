@@ -1,33 +1,96 @@
-"""The `detectctl` command tree. Each command parses, makes one SDK call, and renders."""
+"""The `detectctl` command tree. Each command parses, makes one SDK call, and renders.
+
+Commands load lazily: a run imports and builds only the command it invokes (typer spends most
+of a start-up building commands from their signatures), and the root's --help lists the
+commands from the one-line help recorded here, importing none of them. A test checks that each
+one-line help is the one the command itself gives.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from detectctl import __version__
-from detectctl.cli import (
-    dataset,
-    deploy,
-    doctor,
-    endpoints,
-    hyperparameters,
-    instances,
-    jobs,
-    logs,
-    options,
-    predict,
-    train,
-    upload,
-)
+from detectctl.cli import options
+
+# Name -> (module:attribute, a command function or a Typer group; its one-line help), in the
+# order --help lists them.
+COMMANDS = {
+    "instances": ("detectctl.cli.instances:instances",
+                  "List the instance types detectctl offers for training and hosting."),
+    "doctor": ("detectctl.cli.doctor:doctor", "Check credentials, region, execution role, "
+                                              "bucket and (with --instance) the quota."),
+    "train": ("detectctl.cli.train:train", "Launch an SSD training job on SageMaker."),
+    "logs": ("detectctl.cli.logs:logs",
+             "Print a training job's CloudWatch logs, every host merged in time order."),
+    "deploy": ("detectctl.cli.deploy:deploy", "Deploy a model to a SageMaker endpoint "
+                                              "(CreateModel, CreateEndpointConfig, "
+                                              "CreateEndpoint)."),
+    "predict": ("detectctl.cli.predict:predict", "Send images to an endpoint and show what it "
+                                                 "detects (coordinates in [0, 1])."),
+    "hyperparameters": ("detectctl.cli.hyperparameters:app",
+                        "Show the training hyperparameters, or validate a file of them."),
+    "dataset": ("detectctl.cli.dataset:app",
+                "Convert, validate, describe, preview and synthesise detection datasets."),
+    "jobs": ("detectctl.cli.jobs:app", "List, inspect, stop, wait for or attach to training jobs."),
+    "evaluate": ("detectctl.cli.evaluate:evaluate", "Compute mAP and per-class AP of "
+                                                    "predictions, as the training job computes "
+                                                    "validation:mAP."),
+    "endpoints": ("detectctl.cli.endpoints:app", "List, describe or delete endpoints."),
+}
+# The root's settings, which the commands built lazily share.
+RICH_MARKUP_MODE = None
+
+
+class _Unloaded(TyperCommand):
+    """A command not imported yet: its name and one-line help."""
+
+
+def load(name: str) -> Any:
+    """Import command ``name`` and build it as typer would in the whole tree."""
+    module, _, attribute = COMMANDS[name][0].partition(":")
+    target = getattr(importlib.import_module(module), attribute)
+    tree = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
+    if isinstance(target, typer.Typer):
+        tree.add_typer(target, name=name)
+    else:
+        tree.command(name)(target)
+    return typer.main.get_group(tree).commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The root command: every command listed, each loaded when it is invoked."""
+
+    def __init__(self, **attrs: Any):
+        super().__init__(**attrs)
+        for name, (_, help_) in COMMANDS.items():
+            self.commands.setdefault(name, _Unloaded(name=name, help=help_))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if isinstance(self.commands.get(cmd_name), _Unloaded):
+            self.commands[cmd_name] = load(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # As typer lists commands, but from what is at hand: listing loads nothing.
+        rows = [(name, command.get_short_help_str(formatter.width - 6 - max(map(
+            len, self.commands)))) for name, command in self.commands.items()
+            if not command.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="detectctl",
+    cls=LazyGroup,
     help="Train and serve SSD object detectors on Amazon SageMaker, or on this machine.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode=RICH_MARKUP_MODE,
     # Typer's pretty tracebacks print local variables, which may hold credentials.
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -58,16 +121,3 @@ def root(
     debug: options.Debug = False,
 ) -> None:
     """Train and serve SSD object detectors on Amazon SageMaker, or on this machine."""
-
-
-app.add_typer(hyperparameters.app, name="hyperparameters")
-app.add_typer(dataset.app, name="dataset")
-dataset.app.command("upload")(upload.upload)
-app.command("instances")(instances.instances)
-app.command("doctor")(doctor.doctor)
-app.command("train")(train.train)
-app.add_typer(jobs.app, name="jobs")
-app.command("logs")(logs.logs)
-app.command("deploy")(deploy.deploy)
-app.add_typer(endpoints.app, name="endpoints")
-app.command("predict")(predict.predict)

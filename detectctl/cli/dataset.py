@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from detectctl.cli import options, output
+from detectctl.cli.upload import upload
 
 app = typer.Typer(
     help="Convert, validate, describe, preview and synthesise detection datasets.",
@@ -22,16 +23,16 @@ WRITE_FORMATS = "recordio, sagemaker-json, manifest"
 
 Format = Annotated[Optional[str], typer.Option(
     "--format", "-f", help=f"Dataset format: {READ_FORMATS} (default: guessed).",
-    show_default=False)]
+    show_default=False, metavar="FORMAT")]
 Attribute = Annotated[Optional[str], typer.Option(
     "--attribute", help="Augmented manifest: the label attribute (default: the one holding "
-                        "'annotations').", show_default=False)]
+                        "'annotations').", show_default=False, metavar="NAME")]
 ImageSet = Annotated[Optional[str], typer.Option(
     "--image-set", help="VOC: an ImageSets/Main list, e.g. trainval (default: every XML).",
-    show_default=False)]
+    show_default=False, metavar="NAME")]
 ImagesDir = Annotated[Optional[Path], typer.Option(
     "--images", help="COCO: the images directory (default: beside the JSON, COCO's layout).",
-    show_default=False)]
+    show_default=False, metavar="DIR")]
 
 
 @contextlib.contextmanager
@@ -59,16 +60,19 @@ def convert(
     output_path: Annotated[str, typer.Option(
         "--output", "-o", help="Where to write: PATH.rec for recordio (.idx, .lst and "
                                "classes.json land beside it), a directory for sagemaker-json, "
-                               "PATH.manifest for manifest.", show_default=False)],
+                               "PATH.manifest for manifest.", show_default=False,
+        metavar="PATH")],
     to: Annotated[str, typer.Option("--to", help=f"Format to write: {WRITE_FORMATS}.",
-                                    show_default=False)],
+                                    show_default=False, metavar="FORMAT")],
     source_format: Annotated[Optional[str], typer.Option(
         "--from", help=f"Format of SOURCE: {READ_FORMATS} (default: guessed).",
-        show_default=False)] = None,
+        show_default=False, metavar="FORMAT")] = None,
     validation_fraction: Annotated[float, typer.Option(
         "--validation-fraction", help="Fraction of images split off for validation; the parts "
-                                      "go to train/ and validation/ folders.")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 0,
+                                      "go to train/ and validation/ folders.",
+        metavar="FRACTION")] = 0.0,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed of the train/validation split.", metavar="N")] = 0,
     attribute: Attribute = None,
     image_set: ImageSet = None,
     images_dir: ImagesDir = None,
@@ -101,10 +105,10 @@ def validate(
     format: Format = None,
     num_classes: Annotated[Optional[int], typer.Option(
         "--num-classes", help="Expected number of classes: ids must be 0..N-1.",
-        show_default=False)] = None,
+        show_default=False, metavar="N")] = None,
     label_width: Annotated[int, typer.Option(
         "--label-width", help="The label_width hyperparameter: bounds the objects per "
-                              "image.")] = 350,
+                              "image.", metavar="N")] = 350,
     attribute: Attribute = None,
     image_set: ImageSet = None,
     images_dir: ImagesDir = None,
@@ -143,7 +147,8 @@ def stats(
     path: Annotated[Path, typer.Argument(help="Dataset to describe.", show_default=False)],
     format: Format = None,
     plot: Annotated[Optional[Path], typer.Option(
-        "--plot", help="Also draw the statistics into this PNG file.", show_default=False)] = None,
+        "--plot", help="Also draw the statistics into this PNG file.",
+        show_default=False, metavar="FILE")] = None,
     attribute: Attribute = None,
     image_set: ImageSet = None,
     images_dir: ImagesDir = None,
@@ -191,8 +196,9 @@ def stats(
 def preview(
     path: Annotated[Path, typer.Argument(help="Dataset to draw.", show_default=False)],
     output_path: Annotated[Path, typer.Option(
-        "--output", "-o", help="PNG file to write.", show_default=False)],
-    count: Annotated[int, typer.Option("-n", help="Number of images in the grid.")] = 16,
+        "--output", "-o", help="PNG file to write.", show_default=False, metavar="FILE")],
+    count: Annotated[int, typer.Option(
+        "-n", help="Number of images in the grid.", metavar="N")] = 16,
     format: Format = None,
     attribute: Attribute = None,
     image_set: ImageSet = None,
@@ -215,14 +221,15 @@ def preview(
 def synth(
     output_path: Annotated[str, typer.Argument(
         help="Where to write (as for convert --output).", metavar="OUT", show_default=False)],
-    images: Annotated[int, typer.Option("--images", help="Number of images.")] = 100,
-    classes: Annotated[int, typer.Option("--classes", help="Number of shape classes "
-                                                           "(1-10).")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same dataset.")] = 0,
-    format: Annotated[str, typer.Option("--format", "-f", help=f"Format: {WRITE_FORMATS}.")] = (
-        "recordio"),
-    image_size: Annotated[str, typer.Option("--image-size", help="WIDTHxHEIGHT of every "
-                                                                 "image.")] = "500x375",
+    images: Annotated[int, typer.Option(
+        "--images", help="Number of images.", metavar="N")] = 100,
+    classes: Annotated[int, typer.Option(
+        "--classes", help="Number of shape classes (1-10).", metavar="N")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same dataset.", metavar="N")] = 0,
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help=f"Format: {WRITE_FORMATS}.", metavar="FORMAT")] = "recordio",
+    image_size: Annotated[str, typer.Option(
+        "--image-size", help="WIDTHxHEIGHT of every image.", metavar="WxH")] = "500x375",
     json: options.Json = False,
     debug: options.Debug = False,
 ) -> None:
@@ -240,3 +247,6 @@ def synth(
         return
     typer.echo(f"{result.images} images, {result.objects} objects, classes "
                f"{', '.join(result.classes)} -> {', '.join(result.paths)}")
+
+
+app.command("upload")(upload)

@@ -13,19 +13,20 @@ def deploy(
     source: Annotated[str, typer.Argument(
         help="A training job name, or the S3 URI of a model.tar.gz.", show_default=False)],
     instance: Annotated[str, typer.Option(
-        "--instance", help="CPU or GPU instance type, e.g. ml.c5.xlarge.", show_default=False)],
-    count: Annotated[int, typer.Option("--count", help="Number of instances.")] = 1,
+        "--instance", help="CPU or GPU instance type, e.g. ml.c5.xlarge.",
+        show_default=False, metavar="TYPE")],
+    count: Annotated[int, typer.Option("--count", help="Number of instances.", metavar="N")] = 1,
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Endpoint name [default: the job name]; an existing endpoint is "
-                       "updated without downtime.", show_default=False)] = None,
+                       "updated without downtime.", show_default=False, metavar="NAME")] = None,
     image: Annotated[Optional[str], typer.Option(
         "--image", help="Serving image URI [default: inference_image in the config file, else "
                         "the PyTorch inference image for the instance].",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
     wait: Annotated[bool, typer.Option(
         "--wait/--no-wait", help="Wait until the endpoint is InService.")] = True,
     timeout: Annotated[str, typer.Option(
-        "--timeout", help="How long --wait waits, e.g. 30m.")] = "30m",
+        "--timeout", help="How long --wait waits, e.g. 30m.", metavar="DURATION")] = "30m",
     keep_on_failure: Annotated[bool, typer.Option(
         "--keep-on-failure", help="Keep what was created when the endpoint fails.")] = False,
     dry_run: Annotated[bool, typer.Option(

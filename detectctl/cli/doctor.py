@@ -14,8 +14,9 @@ MARKS = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}
 def doctor(
     instance: Annotated[Optional[str], typer.Option(
         "--instance", help="Also check the service quota for this instance type.",
-        show_default=False)] = None,
-    count: Annotated[int, typer.Option("--count", help="Instances the quota must allow.")] = 1,
+        show_default=False, metavar="TYPE")] = None,
+    count: Annotated[int, typer.Option(
+        "--count", help="Instances the quota must allow.", metavar="N")] = 1,
     spot: Annotated[bool, typer.Option("--spot", help="Check the spot training quota.")] = False,
     role: Role = None,
     bucket: Bucket = None,

@@ -18,10 +18,12 @@ Name = Annotated[str, typer.Argument(help="Training job name.", show_default=Fal
 def list_jobs(
     status: Annotated[Optional[str], typer.Option(
         "--status", help="InProgress, Completed, Failed, Stopping or Stopped.",
-        show_default=False)] = None,
+        show_default=False, metavar="STATUS")] = None,
     name_contains: Annotated[Optional[str], typer.Option(
-        "--name-contains", help="Only jobs whose name contains this.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many jobs.")] = 20,
+        "--name-contains", help="Only jobs whose name contains this.",
+        show_default=False, metavar="TEXT")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", help="At most this many jobs.", metavar="N")] = 20,
     json: options.Json = False,
     profile: options.Profile = None,
     region: options.Region = None,
@@ -91,7 +93,7 @@ def wait(
     name: Name,
     timeout: Annotated[Optional[str], typer.Option(
         "--timeout", help="Give up after this long, e.g. 90m or 6h (the job keeps running).",
-        show_default=False)] = None,
+        show_default=False, metavar="DURATION")] = None,
     json: options.Json = False,
     profile: options.Profile = None,
     region: options.Region = None,

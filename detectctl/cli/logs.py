@@ -73,9 +73,10 @@ def logs(
     follow_: Annotated[bool, typer.Option(
         "--follow", "-f", help="Keep reading until the job ends; exit with its status.")] = False,
     host: Annotated[Optional[list[str]], typer.Option(
-        "--host", help="Only this host's lines, e.g. algo-2 (repeatable).")] = None,
+        "--host", help="Only this host's lines, e.g. algo-2 (repeatable).", metavar="HOST")] = None,
     since: Annotated[Optional[str], typer.Option(
-        "--since", help="Only lines after this: 10m, 2h, 1d, or an ISO time.")] = None,
+        "--since", help="Only lines after this: 10m, 2h, 1d, or an ISO time.",
+        metavar="WHEN")] = None,
     json: options.Json = False,
     profile: options.Profile = None,
     region: options.Region = None,

@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 
 Role = Annotated[Optional[str], typer.Option(
     "--role", help="SageMaker execution role ARN (default: DETECTCTL_ROLE, the config file, "
-                   "or the notebook's role).")]
+                   "or the notebook's role).", metavar="ARN")]
 Bucket = Annotated[Optional[str], typer.Option(
     "--bucket", help="S3 bucket for code and outputs (default: DETECTCTL_BUCKET, the config "
-                     "file, or sagemaker-REGION-ACCOUNT).")]
+                     "file, or sagemaker-REGION-ACCOUNT).", metavar="NAME")]
 
 
 def open_session(profile: Optional[str], region: Optional[str], role: Optional[str] = None,

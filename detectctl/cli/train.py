@@ -18,7 +18,7 @@ PLAN_ARGUMENTS = {
     "checkpoint_s3": "checkpoint_s3", "vpc_subnets": "subnets",
     "security_groups": "security_groups", "network_isolation": "network_isolation",
     "encrypt_inter_container": "encrypt_inter_container", "volume_size": "volume_size_gb",
-    "tags": "tags", "image": "image",
+    "tags": "tags", "image": "image", "classes": "classes",
 }
 
 
@@ -58,57 +58,64 @@ def plan_arguments(given: dict[str, Any], preset: dict[str, Any]) -> dict[str, A
 
 def train(
     instance: Annotated[Optional[str], typer.Option(
-        "--instance", help="GPU instance type, e.g. ml.p3.8xlarge.", show_default=False)] = None,
+        "--instance", help="GPU instance type, e.g. ml.p3.8xlarge.",
+        show_default=False, metavar="TYPE")] = None,
     count: Annotated[Optional[int], typer.Option(
-        "--count", help="Number of instances [default: 1].", show_default=False)] = None,
+        "--count", help="Number of instances [default: 1].",
+        show_default=False, metavar="N")] = None,
     train_uri: Annotated[Optional[str], typer.Option(
         "--train", help="S3 URI of the training data (.rec, .manifest, or a prefix holding "
-                        "images/ and annotations/).", show_default=False)] = None,
+                        "images/ and annotations/).", show_default=False, metavar="URI")] = None,
     validation: Annotated[Optional[str], typer.Option(
         "--validation", help="S3 URI of the validation data, same format.",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
     data_format: Annotated[Optional[str], typer.Option(
         "--format", help="recordio, image or manifest [default: from the URI].",
-        show_default=False)] = None,
+        show_default=False, metavar="FORMAT")] = None,
     label_attribute: Annotated[Optional[str], typer.Option(
         "--label-attribute", help="Label attribute of an augmented manifest "
-                                  "[default: bounding-box].", show_default=False)] = None,
+                                  "[default: bounding-box].",
+        show_default=False, metavar="NAME")] = None,
     pretrained: Annotated[Optional[str], typer.Option(
         "--pretrained", help="S3 URI of base-network weights (the `pretrained` channel).",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="S3 URI of a model.tar.gz to continue from (incremental training).",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
+    classes: Annotated[Optional[str], typer.Option(
+        "--classes", help="S3 URI of the classes.json the job gets as its `classes` channel "
+                          "[default: the one `detectctl dataset upload` put beside --train].",
+        show_default=False, metavar="URI")] = None,
     hp: Annotated[Optional[list[str]], typer.Option(
         "--hp", help="Hyperparameter KEY=VALUE (repeatable); see `detectctl hyperparameters`.",
-        show_default=False)] = None,
+        show_default=False, metavar="KEY=VALUE")] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="YAML or JSON job preset: hyperparameters and any of these options.",
-        show_default=False)] = None,
+        show_default=False, metavar="FILE")] = None,
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Job name [default: ssd-<base_network>-<timestamp>].",
-        show_default=False)] = None,
+        show_default=False, metavar="NAME")] = None,
     input_mode: Annotated[Optional[str], typer.Option(
         "--input-mode", help="File, Pipe or FastFile [default: File; Pipe for manifests].",
-        show_default=False)] = None,
+        show_default=False, metavar="MODE")] = None,
     spot: Annotated[Optional[bool], typer.Option(
         "--spot", help="Managed spot training (checkpoints on by default).",
         show_default=False)] = None,
     max_wait: Annotated[Optional[str], typer.Option(
         "--max-wait", help="Spot: longest wait plus run, e.g. 48h [default: 2 x --max-run].",
-        show_default=False)] = None,
+        show_default=False, metavar="DURATION")] = None,
     max_run: Annotated[Optional[str], typer.Option(
         "--max-run", help="Longest run, e.g. 6h or seconds [default: 24h]; bounds the cost.",
-        show_default=False)] = None,
+        show_default=False, metavar="DURATION")] = None,
     checkpoint_s3: Annotated[Optional[str], typer.Option(
         "--checkpoint-s3", help="S3 URI for checkpoints (a restarted job resumes from them).",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
     vpc_subnets: Annotated[Optional[list[str]], typer.Option(
         "--vpc-subnets", help="Subnet IDs (comma-separated or repeated).",
-        show_default=False)] = None,
+        show_default=False, metavar="ID,...")] = None,
     security_groups: Annotated[Optional[list[str]], typer.Option(
         "--security-groups", help="Security group IDs for --vpc-subnets.",
-        show_default=False)] = None,
+        show_default=False, metavar="ID,...")] = None,
     network_isolation: Annotated[Optional[bool], typer.Option(
         "--network-isolation", help="No network access from the training containers.",
         show_default=False)] = None,
@@ -117,13 +124,13 @@ def train(
         show_default=False)] = None,
     volume_size: Annotated[Optional[int], typer.Option(
         "--volume-size", help="EBS volume per instance in GB [default: 30].",
-        show_default=False)] = None,
+        show_default=False, metavar="GB")] = None,
     tags: Annotated[Optional[list[str]], typer.Option(
         "--tags", help="Tags KEY=VALUE (comma-separated or repeated).",
-        show_default=False)] = None,
+        show_default=False, metavar="KEY=VALUE")] = None,
     image: Annotated[Optional[str], typer.Option(
         "--image", help="Training image URI [default: the PyTorch image for the GPU].",
-        show_default=False)] = None,
+        show_default=False, metavar="URI")] = None,
     role: Role = None,
     bucket: Bucket = None,
     dry_run: Annotated[bool, typer.Option(
@@ -154,7 +161,7 @@ def train(
         "vpc_subnets": _split(vpc_subnets), "security_groups": _split(security_groups),
         "network_isolation": network_isolation,
         "encrypt_inter_container": encrypt_inter_container, "volume_size": volume_size,
-        "tags": tags, "image": image,
+        "tags": tags, "image": image, "classes": classes,
     }
     values = {**preset.get("hyperparameters", {}),
               **training.parse_key_values(hp or [], "--hp")}
@@ -167,6 +174,8 @@ def train(
         if plan.placeholders:
             sys.stderr.write("note: " + ", ".join(plan.placeholders) + " stand for values "
                              "resolved at launch (pass --role and --bucket to fix them)\n")
+        for note in plan.notes:
+            sys.stderr.write(f"note: {note}\n")
         return
     print_fields(plan.summary(), err=True)
     if not confirm("Launch this training job?", yes):

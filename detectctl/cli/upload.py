@@ -22,11 +22,13 @@ def upload(
     no_validate: Annotated[bool, typer.Option(
         "--no-validate", help="Upload without checking the dataset first.")] = False,
     sse: Annotated[Optional[str], typer.Option(
-        "--sse", help="Server-side encryption: AES256 or aws:kms.", show_default=False)] = None,
+        "--sse", help="Server-side encryption: AES256 or aws:kms.",
+        show_default=False, metavar="AES256|aws:kms")] = None,
     kms_key: Annotated[Optional[str], typer.Option(
-        "--kms-key", help="KMS key ID or ARN for --sse aws:kms.", show_default=False)] = None,
+        "--kms-key", help="KMS key ID or ARN for --sse aws:kms.",
+        show_default=False, metavar="KEY")] = None,
     concurrency: Annotated[int, typer.Option(
-        "--concurrency", help="Parallel part uploads.")] = 10,
+        "--concurrency", help="Parallel part uploads.", metavar="N")] = 10,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List what would be uploaded; upload nothing.")] = False,
     json: options.Json = False,
@@ -37,8 +39,10 @@ def upload(
     """Upload a dataset to S3 and print the channel URIs for `detectctl train`.
 
     The dataset is validated first (refused when it has problems, unless --no-validate).
-    Objects already there with the same content are skipped, so an interrupted upload, run
-    again, sends only what is missing.
+    Each part's data goes to S3_URI/train/ (and validation/), safe for File and Pipe mode;
+    .idx, .lst and classes.json go to S3_URI/meta/. A manifest's source-refs become the S3 URIs
+    of its images, uploaded with it. Objects already there with the same content are skipped,
+    so an interrupted upload, run again, sends only what is missing.
     """
     from detectctl import uploads
 
@@ -46,7 +50,7 @@ def upload(
         uploads.check_dataset(path)
     session = open_session(profile, region)
     plan = uploads.plan(session, path, uri)
-    channels = uploads.channels(path, plan)
+    channels = plan.channels
     if dry_run:
         if json:
             output.print_json({"upload": [{"file": str(i.path), "key": i.key, "bytes": i.size}
@@ -54,7 +58,8 @@ def upload(
                                "skipped": [i.key for i in plan.skipped], "channels": channels})
             return
         for item in plan.items:
-            sys.stdout.write(f"would upload {item.path} -> {plan.uri(item.key)} "
+            rewritten = " with S3 source-refs" if item.data is not None else ""
+            sys.stdout.write(f"would upload {item.path}{rewritten} -> {plan.uri(item.key)} "
                              f"({item.size} bytes)\n")
         sys.stdout.write(f"{len(plan.items)} files ({plan.bytes} bytes) to upload, "
                          f"{len(plan.skipped)} already there\n")

@@ -30,7 +30,7 @@ def preview(path: str, output: str, *, count: int = 16, format: Optional[str] = 
     from PIL import Image, ImageDraw
 
     from algorithm.data.sample import FormatError, open_image, to_rgb
-    from detectctl.datasets.drawing import color, font, labelled_box
+    from detectctl.drawing import color, font, labelled_box
 
     if count < 1:
         raise UsageError("-n must be at least 1")

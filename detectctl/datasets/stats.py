@@ -113,7 +113,7 @@ def plot(result: DatasetStats, output: str) -> str:
     """Draw the statistics as a PNG at ``output`` (four panels); returns the path."""
     from PIL import Image, ImageDraw
 
-    from detectctl.datasets.drawing import bar_chart, font
+    from detectctl.drawing import bar_chart, font
 
     width, height = 1000, 760
     image = Image.new("RGB", (width, height), (255, 255, 255))

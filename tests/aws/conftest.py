@@ -17,7 +17,8 @@ from tests.aws.support import BUCKET, REGION, ROLE, make_role
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fake credentials and an empty detectctl config; nothing from the developer's machine."""
+    """Fake credentials, an empty detectctl config and cache; nothing from the developer's
+    machine."""
     for name in list(os.environ):
         if name.startswith(("AWS_", "DETECTCTL_")):
             monkeypatch.delenv(name)
@@ -27,6 +28,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("DETECTCTL_CONFIG", str(tmp_path / "detectctl.toml"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """End to end: the installed `detectctl` executable against a moto server.
 
 Upload a synthetic dataset, train on two instances, read both hosts' logs, deploy, list,
-predict (invoke_endpoint stubbed at the client: moto cannot take image bodies), delete.
+predict with the class names of the model (invoke_endpoint stubbed at the client: moto cannot
+take image bodies), delete.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PIL import Image
 from detectctl.aws import Aws
 from detectctl.datasets.synth import synth
 from detectctl.logs import LOG_GROUP
-from tests.aws.support import BUCKET, REGION, ROLE, ROLE_NAME, TRUST
+from tests.aws.support import BUCKET, REGION, ROLE, ROLE_NAME, TRUST, model_archive
 
 JOB = "e2e-job"
 
@@ -66,7 +67,9 @@ def test_upload_train_logs_deploy_predict_delete(cli, moto_server, tmp_path, mon
     uploaded = cli("dataset", "upload", str(data), f"s3://{BUCKET}/voc")
     train_uri, validation_uri = f"s3://{BUCKET}/voc/train/data.rec", \
         f"s3://{BUCKET}/voc/validation/data.rec"
-    assert f"--train {train_uri} --validation {validation_uri}" in uploaded.stdout
+    classes_uri = f"s3://{BUCKET}/voc/meta/train/classes.json"
+    assert (f"--train {train_uri} --validation {validation_uri} --classes {classes_uri}"
+            in uploaded.stdout)
     again = cli("dataset", "upload", str(data), f"s3://{BUCKET}/voc")
     assert "uploaded 0 files (0 bytes), 8 already there" in again.stdout
 
@@ -81,7 +84,9 @@ def test_upload_train_logs_deploy_predict_delete(cli, moto_server, tmp_path, mon
                                      "VolumeSizeInGB": 30}
     assert job["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
     assert job["HyperParameters"]["mini_batch_size"] == "16"
-    assert [c["ChannelName"] for c in job["InputDataConfig"]] == ["train", "validation"]
+    assert [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"])
+            for c in job["InputDataConfig"]] == [
+        ("train", train_uri), ("validation", validation_uri), ("classes", classes_uri)]
     assert job["RoleArn"] == ROLE
 
     logs = client("logs", moto_server)
@@ -105,6 +110,9 @@ def test_upload_train_logs_deploy_predict_delete(cli, moto_server, tmp_path, mon
     assert [(e["endpoint"], e["status"], e["instance"]) for e in listed] == [
         (JOB, "InService", "ml.c5.xlarge")]
 
+    artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+    client("s3", moto_server).put_object(Bucket=BUCKET, Key=artifact.split("/", 3)[3],
+                                         Body=model_archive(["circle", "square"]))
     runtime = boto3.client("sagemaker-runtime", region_name=REGION, endpoint_url=moto_server)
     real = Aws.client
     monkeypatch.setattr(Aws, "client", lambda self, service: runtime
@@ -120,7 +128,7 @@ def test_upload_train_logs_deploy_predict_delete(cli, moto_server, tmp_path, mon
         from detectctl.cli import main
 
         with pytest.raises(SystemExit) as info:
-            main(["predict", JOB, str(image), "--json", "--classes", "circle,square"])
+            main(["predict", JOB, str(image), "--json"])
         assert info.value.code == 0
     [answer] = json.loads(capsys.readouterr().out)
     assert answer["detections"] == [{"class_id": 1, "class_name": "square", "score": 0.8,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import boto3
 import pytest
@@ -12,11 +13,11 @@ from botocore.stub import Stubber
 from PIL import Image
 from typer.testing import CliRunner
 
-from detectctl import endpoints, training
+from detectctl import class_names, endpoints, training
 from detectctl.aws import Aws
 from detectctl.cli.app import app
-from detectctl.errors import EndpointFailedError, UsageError
-from tests.aws.support import BUCKET, REGION, ROLE
+from detectctl.errors import DetectctlError, EndpointFailedError, UsageError
+from tests.aws.support import BUCKET, REGION, ROLE, model_archive
 
 runner = CliRunner()
 ANSWER = {"prediction": [[1, 0.9, 0.1, 0.2, 0.5, 0.6], [0, 0.3, 0.0, 0.0, 1.0, 1.0],
@@ -140,7 +141,7 @@ def test_idle_means_a_day_in_service_without_invocations():
     assert endpoints.idle(old, 0) and not endpoints.idle(old, 3) and not endpoints.idle(new, 0)
 
 
-def stub_runtime(monkeypatch, answer: dict) -> Stubber:
+def stub_runtime(monkeypatch, answer: dict, endpoint: str = "ep") -> Stubber:
     client = boto3.client("sagemaker-runtime", region_name=REGION)
     real = Aws.client
     monkeypatch.setattr(Aws, "client", lambda self, service: client
@@ -149,7 +150,7 @@ def stub_runtime(monkeypatch, answer: dict) -> Stubber:
     stubber = Stubber(client)
     stubber.add_response("invoke_endpoint", {
         "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
-        {"EndpointName": "ep", "ContentType": "image/png", "Accept": "application/json",
+        {"EndpointName": endpoint, "ContentType": "image/png", "Accept": "application/json",
          "Body": stubber_any()})
     stubber.activate()
     return stubber
@@ -185,3 +186,60 @@ def test_images_over_6_mb_are_refused_before_sending():
     endpoint = endpoints.Endpoint(None, "ep")
     with pytest.raises(UsageError, match="at most 6 MiB"):
         endpoint.invoke(b"x" * (6 * 1024 * 1024 + 1), "image/jpeg")
+
+
+def put_model(job, classes) -> None:
+    bucket, _, key = job.model_artifact[len("s3://"):].partition("/")
+    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key,
+                                                      Body=model_archive(classes))
+
+
+def test_predict_takes_class_names_from_the_model_and_caches_them(session, job, monkeypatch,
+                                                                  tmp_path):
+    put_model(job, ["cat", "dog", "bird"])
+    endpoints.deploy(session, endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge"),
+                     poll=1)
+    image = tmp_path / "dog.png"
+    Image.new("RGB", (64, 48), "white").save(image)
+    stub_runtime(monkeypatch, ANSWER, endpoint="job-1")
+    result = runner.invoke(app, ["predict", "job-1", str(image)])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[1] for line in result.stdout.splitlines() if "dog.png" in line] == [
+        "dog", "bird"]
+    assert len(list(class_names.cache_dir().iterdir())) == 1
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the cached names were not used")
+
+    download = Aws.read_object
+    monkeypatch.setattr(Aws, "read_object", no_download)
+    assert session.endpoint("job-1").class_names() == ["cat", "dog", "bird"]
+    put_model(job, ["a", "b", "c"])  # a new archive at the same URI: a new ETag
+    monkeypatch.setattr(Aws, "read_object", download)
+    assert session.endpoint("job-1").class_names() == ["a", "b", "c"]
+
+
+def test_a_model_without_classes_json_labels_by_class_id(session, job):
+    put_model(job, None)
+    assert class_names.for_model(session, job.model_artifact) is None
+
+
+def test_reading_stops_at_classes_json():
+    archive = model_archive(["cat"], weights=os.urandom(4 * 1024 * 1024))
+    stream = io.BytesIO(archive)
+    assert class_names.from_archive(stream, "m") == ["cat"]
+    assert stream.tell() < 100_000 < len(archive)
+    with pytest.raises(DetectctlError, match=r"m: not a readable model\.tar\.gz"):
+        class_names.from_archive(io.BytesIO(b"not gzip"), "m")
+
+
+def test_predict_warns_and_goes_on_without_the_model_names(session, job, monkeypatch, tmp_path):
+    endpoints.deploy(session, endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge"),
+                     poll=1)
+    image = tmp_path / "dog.png"
+    Image.new("RGB", (64, 48), "white").save(image)
+    stub_runtime(monkeypatch, ANSWER, endpoint="job-1")
+    result = runner.invoke(app, ["predict", "job-1", str(image), "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: no class names from the endpoint's model: ")
+    assert [d["class_name"] for d in json.loads(result.stdout)[0]["detections"]] == [None, None]

@@ -140,3 +140,21 @@ def test_unique_name_like_the_sagemaker_sdk():
     assert r.unique_name("ssd-vgg-16", when) == "ssd-vgg-16-2026-11-27-09-05-07-123"
     long = r.unique_name("x" * 80 + "_bad name", when)
     assert len(long) == 63 and long.endswith("-2026-11-27-09-05-07-123")
+
+
+def test_a_pipe_mode_job_takes_its_classes_channel_in_file_mode():
+    classes = r.ChannelSpec("classes", "s3://b/voc/meta/train/classes.json", "application/json",
+                            input_mode="File")
+    request = r.training_job_request(spec(
+        input_mode="Pipe", channels=(r.ChannelSpec("train", "s3://b/voc/train/data.rec",
+                                                   "application/x-recordio"), classes)))
+    assert request["AlgorithmSpecification"]["TrainingInputMode"] == "Pipe"
+    assert request["InputDataConfig"] == [
+        {"ChannelName": "train", "ContentType": "application/x-recordio",
+         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                         "S3Uri": "s3://b/voc/train/data.rec",
+                                         "S3DataDistributionType": "FullyReplicated"}}},
+        {"ChannelName": "classes", "ContentType": "application/json", "InputMode": "File",
+         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                         "S3Uri": "s3://b/voc/meta/train/classes.json",
+                                         "S3DataDistributionType": "FullyReplicated"}}}]

@@ -12,7 +12,12 @@ from detectctl import training
 from detectctl.aws import Aws
 from detectctl.cli import main
 from detectctl.cli.app import app
-from detectctl.errors import HyperparameterValidationError, InstanceTypeError, UsageError
+from detectctl.errors import (
+    HyperparameterValidationError,
+    InstanceTypeError,
+    NotFoundError,
+    UsageError,
+)
 from detectctl.session import Session
 from tests.aws.support import BUCKET, REGION, ROLE
 
@@ -179,3 +184,53 @@ def test_train_summary_confirmation_and_next_commands(session):
         result.stderr)
     assert "started training job job-c\n  follow its logs:  detectctl logs job-c --follow" in (
         result.stdout)
+
+
+CLASSES = {"ChannelName": "classes", "ContentType": "application/json", "InputMode": "File",
+           "DataSource": {"S3DataSource": {
+               "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/gt/meta/train/classes.json",
+               "S3DataDistributionType": "FullyReplicated"}}}
+
+
+def test_classes_channel_from_the_upload_layout_in_file_mode_even_for_pipe(session):
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=BUCKET, Key="gt/meta/train/classes.json", Body=b'{"classes": ["a", "b"]}')
+    p = plan(session, train=f"s3://{BUCKET}/gt/train/data.manifest", validation=None)
+    assert p.spec.input_mode == "Pipe"
+    assert p.request["InputDataConfig"][-1] == CLASSES
+    assert ("  classes", f"s3://{BUCKET}/gt/meta/train/classes.json") in p.summary()
+    recordio = plan(session, train=f"s3://{BUCKET}/gt/train/", data_format="recordio")
+    assert [c["ChannelName"] for c in recordio.request["InputDataConfig"]] == [
+        "train", "validation", "classes"]
+    assert recordio.notes == ()
+
+
+def test_without_classes_json_there_is_no_channel_and_a_note(session):
+    p = plan(session, train=f"s3://{BUCKET}/gt/train/data.rec", validation=None)
+    assert [c["ChannelName"] for c in p.request["InputDataConfig"]] == ["train"]
+    assert p.notes == (f"no s3://{BUCKET}/gt/meta/train/classes.json: the job gets no class "
+                       "names (pass --classes)",)
+    assert ("note", p.notes[0]) in p.summary()
+
+
+def test_classes_given_must_exist(session):
+    given = f"s3://{BUCKET}/names/classes.json"
+    with pytest.raises(NotFoundError, match=r"--classes .*: no such object"):
+        plan(session, classes=given)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="names/classes.json",
+                                                      Body=b'{"classes": ["a"]}')
+    channel = plan(session, classes=given).request["InputDataConfig"][-1]
+    assert channel["ChannelName"] == "classes"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == given
+
+
+def test_dry_run_names_the_classes_channel_it_did_not_check(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--instance", "ml.g5.xlarge", "--train", f"s3://{BUCKET}/gt/train/",
+              "--format", "manifest", "--hp", "num_classes=2", "--role", ROLE, "--bucket", "b",
+              "--dry-run"])
+    assert info.value.code == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["InputDataConfig"][-1] == CLASSES
+    assert err == (f"note: classes channel s3://{BUCKET}/gt/meta/train/classes.json: where "
+                   "`detectctl dataset upload` puts classes.json, not checked offline\n")

@@ -1,4 +1,5 @@
-"""`detectctl dataset upload`: validated first, skips what is there, multipart, encryption."""
+"""`detectctl dataset upload`: validated first, laid out for Pipe mode, manifests pointed at S3,
+skips what is there, multipart, encryption."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from detectctl import uploads
 from detectctl.aws.transfer import PART_SIZE, etag
 from detectctl.cli.upload import upload
 from detectctl.datasets.synth import synth
-from detectctl.errors import DatasetRejectedError
+from detectctl.errors import DatasetRejectedError, UsageError
 from tests.aws.support import BUCKET, REGION
 
 DEST = f"s3://{BUCKET}/voc"
@@ -46,9 +47,13 @@ def keys() -> list[str]:
 def test_upload_then_rerun_sends_only_what_changed(session, dataset):
     result = run(str(dataset), DEST)
     assert result.exit_code == 0, result.output
-    assert len(keys()) == 8 and "voc/train/data.rec" in keys()
+    assert keys() == [
+        "voc/meta/train/classes.json", "voc/meta/train/data.idx", "voc/meta/train/data.lst",
+        "voc/meta/validation/classes.json", "voc/meta/validation/data.idx",
+        "voc/meta/validation/data.lst", "voc/train/data.rec", "voc/validation/data.rec"]
     assert result.stdout.endswith(
-        f"train with: --train {DEST}/train/data.rec --validation {DEST}/validation/data.rec\n")
+        f"train with: --train {DEST}/train/data.rec --validation {DEST}/validation/data.rec "
+        f"--classes {DEST}/meta/train/classes.json\n")
     again = uploads.plan(session, dataset, DEST)
     assert again.items == [] and len(again.skipped) == 8
     (dataset / "train" / "data.lst").write_text("changed\n")
@@ -81,7 +86,8 @@ def test_multipart_objects_are_recognised_by_their_etag(session, tmp_path):
     big.write_bytes(os.urandom(PART_SIZE + 1024))
     plan = uploads.plan(session, big, DEST + "/")
     uploads.upload(session, plan)
-    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key="voc/big.rec")
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET,
+                                                              Key="voc/train/big.rec")
     assert head["ETag"].strip('"') == etag(big) and etag(big).endswith("-2")
     assert uploads.plan(session, big, DEST + "/").items == []
 
@@ -89,16 +95,86 @@ def test_multipart_objects_are_recognised_by_their_etag(session, tmp_path):
 def test_kms_encryption_keeps_a_sha256_to_recognise_objects(session, tmp_path):
     kms = boto3.client("kms", region_name=REGION)
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    small = tmp_path / "train.rec"
+    small = tmp_path / "big.rec"
     small.write_bytes(b"record" * 100)
-    result = run(str(small), f"s3://{BUCKET}/voc/train.rec", "--no-validate",
-                 "--sse", "aws:kms", "--kms-key", key)
+    result = run(str(small), DEST, "--no-validate", "--sse", "aws:kms", "--kms-key", key)
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith(f"train with: --train s3://{BUCKET}/voc/train.rec\n")
-    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key="voc/train.rec")
+    assert result.stdout.endswith(f"train with: --train {DEST}/train/big.rec\n")
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET,
+                                                              Key="voc/train/big.rec")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["Metadata"]["detectctl-sha256"] == uploads.sha256(small)
-    assert uploads.plan(session, small, f"s3://{BUCKET}/voc/train.rec").items == []
+    assert uploads.plan(session, small, DEST).items == []
+
+
+def test_the_destination_is_a_prefix_not_a_file(session, tmp_path):
+    small = tmp_path / "train.rec"
+    small.write_bytes(b"record")
+    with pytest.raises(UsageError, match="names a file; the destination is a prefix"):
+        uploads.plan(session, small, f"s3://{BUCKET}/voc/train.rec")
+
+
+def test_a_rec_file_takes_its_sidecars_and_only_data_is_under_the_channel(tmp_path):
+    synth(str(tmp_path / "voc07"), images=2, classes=2, format="recordio", image_size=(32, 24))
+    items, channels = uploads.layout(tmp_path / "voc07.rec", BUCKET, "voc/")
+    assert sorted(i.key for i in items) == [
+        "voc/meta/train/classes.json", "voc/meta/train/voc07.idx", "voc/meta/train/voc07.lst",
+        "voc/train/voc07.rec"]
+    assert channels == {"train": f"{DEST}/train/voc07.rec",
+                        "classes": f"{DEST}/meta/train/classes.json"}
+
+
+def test_image_and_json_data_keeps_images_and_annotations_under_the_channel(tmp_path):
+    synth(str(tmp_path / "data"), images=2, classes=2, format="sagemaker-json",
+          image_size=(32, 24))
+    items, channels = uploads.layout(tmp_path / "data", BUCKET, "voc/")
+    data = sorted(i.key for i in items if i.key.startswith("voc/train/"))
+    assert [k.split("/")[2] for k in data] == ["annotations"] * 2 + ["images"] * 2
+    assert channels == {"train": f"{DEST}/train/", "classes": f"{DEST}/meta/train/classes.json"}
+
+
+def test_manifest_is_uploaded_with_s3_source_refs_and_its_images(session, tmp_path):
+    root = tmp_path / "gt"
+    synth(str(root / "data.manifest"), images=2, classes=2, format="manifest",
+          image_size=(32, 24))
+    elsewhere = tmp_path / "elsewhere" / "images"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "far.jpg").write_bytes((root / "images" / "synth_000000.jpg").read_bytes())
+    original = (root / "data.manifest").read_text()
+    lines = original.splitlines()
+    extra = [json.loads(lines[0]), json.loads(lines[1])]
+    extra[0]["source-ref"] = str(elsewhere / "far.jpg")
+    extra[1]["source-ref"] = "s3://other-bucket/images/b.jpg"
+    original += "".join(json.dumps(doc) + "\n" for doc in extra)
+    (root / "data.manifest").write_text(original)
+
+    plan = uploads.plan(session, root, DEST)
+    uploads.upload(session, plan)
+    assert plan.channels == {"train": f"{DEST}/train/data.manifest",
+                             "classes": f"{DEST}/meta/train/classes.json"}
+    s3 = boto3.client("s3", region_name=REGION)
+    sent = s3.get_object(Bucket=BUCKET, Key="voc/train/data.manifest")["Body"].read().decode()
+    refs = [json.loads(line)["source-ref"] for line in sent.splitlines()]
+    far = [k for k in keys() if k.endswith("/far.jpg")]
+    assert refs == [f"{DEST}/train/images/synth_000000.jpg",
+                    f"{DEST}/train/images/synth_000001.jpg",
+                    f"s3://{BUCKET}/{far[0]}", "s3://other-bucket/images/b.jpg"]
+    assert far[0].startswith("voc/train/external/")
+    assert all(f"s3://{BUCKET}/{ref.split('/', 3)[3]}" == ref and ref.split("/", 3)[3] in keys()
+               for ref in refs[:3])
+    assert json.loads(sent.splitlines()[0])["bounding-box"] == json.loads(lines[0])[
+        "bounding-box"]
+    assert (root / "data.manifest").read_text() == original
+    assert uploads.plan(session, root, DEST).items == []
+
+
+def test_a_manifest_naming_a_missing_image_is_refused(tmp_path):
+    manifest = tmp_path / "data.manifest"
+    manifest.write_text(json.dumps({"source-ref": "images/gone.jpg", "bounding-box": {
+        "annotations": []}}) + "\n")
+    with pytest.raises(UsageError, match=r"data\.manifest:1: source-ref 'images/gone\.jpg': "
+                                         "no such file"):
+        uploads.layout(manifest, BUCKET, "voc/")
 
 
 def test_real_validation_passes_a_synthetic_dataset(dataset):

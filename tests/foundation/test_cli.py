@@ -1,6 +1,8 @@
 """The CLI skeleton, driven through its real entry point: exit codes and exact output."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -33,10 +35,43 @@ def test_help_lists_commands(run):
         assert f"  {command} " in out
 
 
+def test_the_root_lists_each_command_with_the_help_it_gives_itself():
+    from detectctl.cli.app import COMMANDS, load
+
+    for name, (_, one_line) in COMMANDS.items():
+        command = load(name)
+        assert command.help.split("\n\n")[0].split() == one_line.split(), name
+        for limit in (40, 60, 200):
+            listed = type(command)(name=name, help=one_line)
+            assert listed.get_short_help_str(limit) == command.get_short_help_str(limit), name
+
+
+def test_a_run_imports_only_the_command_it_invokes():
+    code = ("import sys\n"
+            "from detectctl.cli import main\n"
+            "try:\n"
+            "    main(sys.argv[1:])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('detectctl.cli.'))\n"
+            "sys.stderr.write(' '.join(loaded))\n")
+
+    def loaded(*args: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, check=True)
+        return done.stderr.split()
+
+    shared = ["detectctl.cli.app", "detectctl.cli.options", "detectctl.cli.output"]
+    assert loaded("--help") == shared
+    assert loaded("logs", "--help") == sorted([*shared, "detectctl.cli.logs",
+                                               "detectctl.cli.session"])
+
+
 def test_unknown_command_is_a_usage_error(run):
     code, _, err = run("bogus")
     assert code == 2
     assert "No such command 'bogus'" in err
+    assert "Did you mean 'train'?" in run("trian")[2]
 
 
 def test_hyperparameters_table(run):
