@@ -22,6 +22,57 @@ PLAN_ARGUMENTS = {
 }
 
 
+LOCAL = "local"
+
+
+def _train_locally(values: dict[str, Any], *, source: Optional[str], unsupported: list[str],
+                   train: Optional[str], validation: Optional[str], data_format: Optional[str],
+                   pretrained: Optional[str], model: Optional[str], name: Optional[str],
+                   count: int, json: bool) -> None:
+    """`--instance local`: the same job in processes on this machine (the local backend)."""
+    import time
+
+    from detectctl.errors import DetectctlError, UsageError
+    from detectctl.hyperparameters import validate
+    from detectctl.local import training as local
+
+    if unsupported:
+        raise UsageError(f"{unsupported[0]} does not apply to --instance local")
+    if train is None:
+        raise UsageError("missing --train", hint="the local path of the training data")
+    hp = validate(values, source=source)
+    name = name or f"ssd-{hp.base_network}-{time.strftime('%Y%m%d-%H%M%S')}"
+    width = len(f"algo-{count}")
+
+    def show(host: str, line: str) -> None:
+        if not json:
+            prefix = f"{host:<{width}} | " if count > 1 else ""
+            sys.stdout.write(f"{prefix}{line}\n")
+            sys.stdout.flush()
+
+    sys.stderr.write(f"training {name} locally on {count} host(s); Ctrl-C stops it "
+                     "after a checkpoint\n")
+    result = local.train(name=name, train=train, validation=validation,
+                         hyperparameters=hp.to_sagemaker(), data_format=data_format,
+                         pretrained=pretrained, model=model, hosts=count, on_line=show)
+    if json:
+        output.print_json({"job": result.name, "status": result.status,
+                           "seconds": round(result.seconds, 1),
+                           "failure_reason": result.failure_reason,
+                           "model": str(result.model_archive) if result.status == "Completed"
+                           else None, "directory": str(result.directory)})
+    elif result.status == "Completed":
+        sys.stdout.write(
+            f"training job {result.name} completed in {result.seconds:.0f} s\n"
+            f"  model:  {result.model_archive}\n"
+            f"  logs:   {result.directory / 'logs'}\n")
+    if result.status == "Failed":
+        raise DetectctlError(f"training job {result.name} failed: {result.failure_reason}")
+    if result.status == "Stopped":
+        raise DetectctlError(f"training job {result.name} was stopped; its checkpoint is in "
+                             f"{result.directory / 'hosts' / 'algo-1' / 'checkpoints'}")
+
+
 def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     """Repeated and comma-separated values as one list."""
     if values is None:
@@ -58,7 +109,8 @@ def plan_arguments(given: dict[str, Any], preset: dict[str, Any]) -> dict[str, A
 
 def train(
     instance: Annotated[Optional[str], typer.Option(
-        "--instance", help="GPU instance type, e.g. ml.p3.8xlarge.",
+        "--instance", help="GPU instance type, e.g. ml.p3.8xlarge, or `local` to train on "
+                           "this machine (local paths for the data; --count local hosts).",
         show_default=False, metavar="TYPE")] = None,
     count: Annotated[Optional[int], typer.Option(
         "--count", help="Number of instances [default: 1].",
@@ -153,6 +205,26 @@ def train(
     from detectctl import training
 
     preset = training.load_job_file(config) if config else {}
+    if (instance or preset.get("instance")) == LOCAL:
+        values = {**preset.get("hyperparameters", {}),
+                  **training.parse_key_values(hp or [], "--hp")}
+        aws_only = {"--spot": spot, "--max-wait": max_wait, "--max-run": max_run,
+                    "--checkpoint-s3": checkpoint_s3, "--vpc-subnets": vpc_subnets,
+                    "--security-groups": security_groups,
+                    "--network-isolation": network_isolation,
+                    "--encrypt-inter-container": encrypt_inter_container,
+                    "--volume-size": volume_size, "--tags": tags, "--image": image,
+                    "--input-mode": input_mode, "--classes": classes, "--dry-run": dry_run}
+        _train_locally(
+            values, source=str(config) if config and not hp else None,
+            unsupported=[k for k, v in aws_only.items() if v not in (None, False)],
+            train=train_uri or preset.get("train"),
+            validation=validation or preset.get("validation"),
+            data_format=data_format or preset.get("format"),
+            pretrained=pretrained or preset.get("pretrained"),
+            model=model or preset.get("model"), name=name or preset.get("name"),
+            count=count or preset.get("count") or 1, json=json)
+        return
     given = {
         "instance": instance, "count": count, "train": train_uri, "validation": validation,
         "format": data_format, "label_attribute": label_attribute, "pretrained": pretrained,
