@@ -1,0 +1,77 @@
+"""The MultiBox loss: smooth-L1 on matched boxes plus cross-entropy with hard negative mining."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .matcher import Anchors, assign_targets
+
+
+def multibox_loss(
+    cls_logits: Tensor,
+    box_regression: Tensor,
+    anchors: Anchors,
+    boxes: Tensor,
+    labels: Tensor,
+    iou_threshold: float = 0.5,
+    neg_pos_ratio: float = 3.0,
+) -> Dict[str, Tensor]:
+    """The SSD paper's loss for one batch, each term divided by the number of matched boxes.
+
+    Args:
+        cls_logits (Tensor[N, A, C + 1]): class scores, index 0 = background (``SSD.forward``).
+        box_regression (Tensor[N, A, 4]): ``(tx, ty, tw, th)`` per default box.
+        anchors: ``model.default_boxes`` (fast matching) or ``Tensor[A, 4]`` ``(cx, cy, w, h)``.
+        boxes (Tensor[N, M, 4]): ground truth ``(x1, y1, x2, y2)``, normalized, padded to the
+            batch's most boxes; padding rows may hold anything.
+        labels (Tensor[N, M]): class ids from 0 (no background), ``-1`` for padding. Boxes with
+            no width or height count as padding.
+        iou_threshold: IoU at which a default box matches a ground-truth box.
+        neg_pos_ratio: background boxes kept per matched box, hardest first (3 in the paper).
+            An image without objects keeps ``neg_pos_ratio`` of them, so it still teaches
+            background; its box loss is zero.
+
+    Returns:
+        ``{"cross_entropy": Tensor[], "smooth_l1": Tensor[]}``; the training loss is their sum.
+    """
+    n, a = cls_logits.shape[:2]
+    if box_regression.shape != (n, a, 4):
+        raise ValueError(f"box_regression must be Tensor[{n}, {a}, 4] like cls_logits "
+                         f"{tuple(cls_logits.shape)}, got {tuple(box_regression.shape)}")
+    if boxes.shape[0] != n:
+        raise ValueError(f"boxes has {boxes.shape[0]} images but cls_logits has {n}")
+    if neg_pos_ratio < 0:
+        raise ValueError(f"neg_pos_ratio={neg_pos_ratio} must be >= 0")
+    with torch.no_grad():
+        cls_targets, box_targets = assign_targets(anchors, boxes, labels, iou_threshold)
+    if cls_targets.shape[1] != a:
+        raise ValueError(f"the model has {a} default boxes per image but anchors have "
+                         f"{cls_targets.shape[1]}")
+
+    positive = cls_targets > 0  # [N, A]
+    num_positive = positive.sum(dim=1)  # [N]
+    normalizer = num_positive.sum().clamp(min=1).to(torch.float32)
+
+    # Half-precision logits (mixed precision) are scored in float32.
+    ce = F.cross_entropy(cls_logits.float().reshape(n * a, -1), cls_targets.view(-1),
+                         reduction="none").view(n, a)
+
+    # Hard negative mining: per image, the background boxes with the highest loss.
+    num_negative = (num_positive.clamp(min=1) * neg_pos_ratio).to(torch.int64)
+    num_negative = torch.min(num_negative, a - num_positive)
+    most = int(num_negative.max()) if n > 0 else 0
+    ranking = ce.detach().masked_fill(positive, -1.0)  # cross-entropy >= 0: positives rank last
+    hardest = ranking.topk(most, dim=1).indices  # [N, most]
+    rank = torch.arange(most, device=ce.device).view(1, -1)
+    negative_loss = ce.gather(1, hardest).masked_fill(rank >= num_negative.view(-1, 1), 0.0)
+
+    box_loss = F.smooth_l1_loss(box_regression.float()[positive], box_targets[positive],
+                                reduction="sum")
+    return {
+        "cross_entropy": (ce[positive].sum() + negative_loss.sum()) / normalizer,
+        "smooth_l1": box_loss / normalizer,
+    }

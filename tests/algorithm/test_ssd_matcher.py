@@ -1,0 +1,97 @@
+"""Matching and box coding."""
+
+import torch
+from torchvision.models.detection import _utils as det_utils
+from torchvision.ops import box_iou
+
+from algorithm.ssd.anchors import DefaultBoxes, generate_default_boxes, grid_of
+from algorithm.ssd.boxes import cxcywh_to_xyxy, decode, encode
+from algorithm.ssd.layout import layout
+from algorithm.ssd.matcher import assign_targets, match
+
+
+def _default_boxes(network="vgg-16", size=300):
+    plan = layout(network, size)
+    return DefaultBoxes(generate_default_boxes(plan.maps), grid_of(plan.maps))
+
+
+def _targets(n=6, m=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centre = torch.rand(n, m, 2, generator=g)
+    size = torch.rand(n, m, 2, generator=g) * 0.6 + 0.02
+    boxes = torch.cat((centre - size / 2, centre + size / 2), -1).clamp(0, 1)
+    labels = torch.randint(0, 20, (n, m), generator=g)
+    labels[1, 3:] = -1  # padding
+    labels[2] = -1  # an image without objects
+    return boxes, labels
+
+
+def test_encode_decode_round_trip():
+    anchors = _default_boxes().boxes
+    boxes = cxcywh_to_xyxy(anchors) + torch.tensor([0.01, -0.02, 0.03, 0.05])
+    boxes[:, 2:] = torch.max(boxes[:, 2:], boxes[:, :2] + 0.01)
+    codes = encode(boxes, anchors)
+    torch.testing.assert_close(decode(codes, anchors), boxes, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(encode(cxcywh_to_xyxy(anchors), anchors),
+                               torch.zeros_like(anchors), atol=1e-5, rtol=0)
+
+
+def test_every_ground_truth_gets_its_best_default_box():
+    anchors = _default_boxes()
+    boxes, labels = _targets()
+    matched = match(anchors, boxes, labels)
+    iou = box_iou(boxes.view(-1, 4), cxcywh_to_xyxy(anchors.boxes)).view(6, 7, -1)
+    for n in range(6):
+        for m in range(7):
+            if labels[n, m] >= 0:
+                assert (matched[n] == m).any(), (n, m)
+                assert iou[n, m, matched[n] == m].max() >= iou[n, m].max() - 1e-6
+        # Matched default boxes overlap their box by >= 0.5 unless claimed as some box's best.
+        positive = matched[n] >= 0
+        overlap = iou[n, matched[n][positive], positive.nonzero().squeeze(1)]
+        assert (overlap >= 0.5).sum() >= positive.sum() - (labels[n] >= 0).sum()
+    assert (matched[2] == -1).all()
+    assert (matched[1] < 3).all()
+
+
+def test_grid_path_equals_dense_path_and_torchvision():
+    anchors = _default_boxes()
+    boxes, labels = _targets(seed=1)
+    fast = match(anchors, boxes, labels)
+    assert torch.equal(fast, match(anchors.boxes, boxes, labels))
+    matcher = det_utils.SSDMatcher(0.5)
+    corners = cxcywh_to_xyxy(anchors.boxes)
+    for n in range(boxes.shape[0]):
+        real = labels[n] >= 0
+        if not real.any():
+            continue
+        iou = box_iou(boxes[n][real], corners)
+        theirs = matcher(iou)
+        # Equal but for ties that rounding breaks differently: each box's best overlap is the same.
+        assert (theirs != fast[n]).sum() <= 2
+        for m in range(int(real.sum())):
+            torch.testing.assert_close(iou[m, fast[n] == m].max(), iou[m, theirs == m].max())
+
+
+def test_padding_degenerate_boxes_and_empty_batches():
+    anchors = _default_boxes()
+    boxes = torch.tensor([[[0.1, 0.1, 0.1, 0.5], [0.6, 0.6, 0.4, 0.9], [0.2, 0.2, 0.6, 0.6]]])
+    labels = torch.tensor([[3, 4, 5]])
+    cls_targets, box_targets = assign_targets(anchors, boxes, labels)
+    assert set(cls_targets.unique().tolist()) == {0, 6}  # only the real box, label + 1
+    assert torch.isfinite(box_targets).all()
+    empty = assign_targets(anchors, torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.long))
+    assert (empty[0] == 0).all() and (empty[1] == 0).all()
+
+
+def test_targets_encode_the_matched_box():
+    anchors = _default_boxes("mobilenet-v3-large", 128)
+    boxes, labels = _targets(seed=2)
+    cls_targets, box_targets = assign_targets(anchors, boxes, labels)
+    matched = match(anchors, boxes, labels)
+    image, anchor = (matched >= 0).nonzero(as_tuple=True)
+    slot = matched[image, anchor]
+    assert torch.equal(cls_targets[image, anchor], labels[image, slot] + 1)
+    torch.testing.assert_close(decode(box_targets[image, anchor], anchors.boxes[anchor]),
+                               boxes[image, slot], atol=1e-5, rtol=1e-5)
+    assert (cls_targets[matched < 0] == 0).all() and (box_targets[matched < 0] == 0).all()

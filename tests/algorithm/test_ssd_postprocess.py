@@ -1,0 +1,81 @@
+"""Post-processing: torchvision's detections, our format, faster."""
+
+import pytest
+import torch
+from torchvision.models.detection import ssd300_vgg16
+from torchvision.ops import box_iou
+
+from algorithm.ssd.anchors import generate_default_boxes
+from algorithm.ssd.boxes import cxcywh_to_xyxy, encode
+from algorithm.ssd.layout import layout
+from algorithm.ssd.postprocess import postprocess_detections
+
+ANCHORS = generate_default_boxes(layout("vgg-16", 300).maps)
+
+
+def _head_outputs(background, noise, n=3, classes=20, seed=0):
+    """Logits with objects: default boxes overlapping an object score its class and regress
+    towards it; elsewhere the background dominates by ``background - noise`` on average."""
+    g = torch.Generator().manual_seed(seed)
+    a = ANCHORS.shape[0]
+    logits = torch.cat((background + 1.5 * torch.randn(n, a, 1, generator=g),
+                        noise + 1.5 * torch.randn(n, a, classes, generator=g)), dim=2)
+    regression = 0.5 * torch.randn(n, a, 4, generator=g)
+    corners = cxcywh_to_xyxy(ANCHORS)
+    for i in range(n):
+        centre = torch.rand(3, 2, generator=g) * 0.8 + 0.1
+        size = torch.rand(3, 2, generator=g) * 0.5 + 0.05
+        objects = torch.cat((centre - size / 2, centre + size / 2), 1).clamp(0, 1)
+        best, which = box_iou(objects, corners).max(0)
+        near = best > 0.2
+        label = torch.randint(1, classes + 1, (3,), generator=g)[which[near]]
+        logits[i, near, 0] -= 16 * best[near]
+        logits[i, near, label] += 10 * best[near]
+        regression[i, near] = encode(objects[which[near]], ANCHORS[near])
+    return logits, regression
+
+
+@pytest.mark.parametrize("background, noise, top_k", [
+    (8.0, -2.4, 400), (8.0, -1.0, 400), (8.0, -1.0, 50), (3.0, 0.0, 400)])
+def test_same_detections_as_torchvision(background, noise, top_k):
+    logits, regression = _head_outputs(background, noise)
+    tv = ssd300_vgg16(weights=None, weights_backbone=None, num_classes=21, topk_candidates=top_k)
+    theirs = tv.postprocess_detections({"cls_logits": logits, "bbox_regression": regression},
+                                       [cxcywh_to_xyxy(ANCHORS) * 300] * 3, [(300, 300)] * 3)
+    ours = postprocess_detections(logits, regression, ANCHORS, top_k=top_k)
+    for mine, their in zip(ours, theirs):
+        assert mine.shape == (their["scores"].shape[0], 6)
+        assert torch.equal(mine[:, 0].long(), their["labels"] - 1)
+        torch.testing.assert_close(mine[:, 1], their["scores"], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(mine[:, 2:] * 300, their["boxes"], rtol=1e-4, atol=1e-3)
+
+
+def test_format_order_clipping_and_suppression():
+    logits, regression = _head_outputs(8.0, -1.0, seed=1)
+    regression[:, :, 2:] += 1.0  # large boxes, many cross the border
+    detections = postprocess_detections(logits, regression, ANCHORS, nms_threshold=0.3,
+                                        max_detections=50)
+    for rows in detections:
+        assert rows.shape[1] == 6 and 0 < rows.shape[0] <= 50
+        assert (rows[:-1, 1] >= rows[1:, 1]).all()  # best first
+        assert (rows[:, 1] > 0.01).all() and (rows[:, 2:] >= 0).all() and (rows[:, 2:] <= 1).all()
+        assert ((rows[:, 0] >= 0) & (rows[:, 0] < 20)).all()
+        for label in rows[:, 0].unique():
+            boxes = rows[rows[:, 0] == label, 2:]
+            overlap = box_iou(boxes, boxes).fill_diagonal_(0)
+            assert (overlap <= 0.3 + 1e-6).all()
+
+
+def test_all_background_gives_empty_detections():
+    logits = torch.zeros(2, ANCHORS.shape[0], 21)
+    logits[..., 0] = 20.0
+    detections = postprocess_detections(logits, torch.zeros(2, ANCHORS.shape[0], 4), ANCHORS)
+    assert [d.shape for d in detections] == [(0, 6), (0, 6)]
+
+
+def test_bad_arguments_name_the_value():
+    logits, regression = _head_outputs(8.0, -1.0, n=1)
+    with pytest.raises(ValueError, match=r"nms_threshold=1\.5"):
+        postprocess_detections(logits, regression, ANCHORS, nms_threshold=1.5)
+    with pytest.raises(ValueError, match=r"\(1, 8732, 3\)"):
+        postprocess_detections(logits, regression[..., :3], ANCHORS)
