@@ -124,11 +124,7 @@ def train(
     except KeyboardInterrupt:
         # As SageMaker stops a job: SIGTERM, then the workers checkpoint and exit.
         stopped = True
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            process.wait()
+        _stop(processes)
     for reader in readers:
         reader.join(timeout=5)
 
@@ -276,13 +272,24 @@ def _wait_all(processes: dict[str, subprocess.Popen]) -> None:
             return
         if any(code not in (None, 0) for code in codes.values()):
             time.sleep(2)  # let the others notice and write their own failure
-            for process in processes.values():
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-            for process in processes.values():
-                process.wait()
+            _stop(processes)
             return
         time.sleep(0.2)
+
+
+def _stop(processes: dict[str, subprocess.Popen], grace: float = 60.0) -> None:
+    """SIGTERM to each host's main process (as `docker stop` signals a container's), which
+    checkpoints and exits; whatever still runs after ``grace`` seconds is killed."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.time() + grace
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _failure(root: Path) -> str | None:
