@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from algorithm import checkpoints
 from algorithm.hyperparameters import Hyperparameters
 from algorithm.ssd import SSD, build_ssd
 
@@ -85,20 +86,13 @@ def load(location: Path, device: Optional[torch.device] = None
             raise ArtifactError(f"{location}: no {name}; is this a detectctl model artifact?")
     hp = Hyperparameters.from_sagemaker(json.loads((location / HYPERPARAMETERS).read_text()))
     model = build_ssd(hp.base_network, hp.num_classes, hp.image_shape)
-    model.load_state_dict(_load_weights(location / WEIGHTS))
+    model.load_state_dict(checkpoints.load_file(location / WEIGHTS))
     if device is not None:
         model.to(device)
     classes = [str(i) for i in range(hp.num_classes)]
     if (location / CLASSES).is_file():
         classes = list(json.loads((location / CLASSES).read_text())["classes"])
     return model, hp, classes
-
-
-def _load_weights(path: Path) -> Dict[str, torch.Tensor]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        return torch.load(path, map_location="cpu")
 
 
 def _extract(archive: Path, target: Path) -> None:

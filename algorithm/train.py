@@ -130,8 +130,9 @@ def run(paths: Paths) -> int:
         raise JobError(f"num_classes={hp.num_classes} but the training data names "
                        f"{len(classes)} classes ({', '.join(classes[:5])}...); set num_classes="
                        f"{len(classes)}")
-    if hp.num_training_samples is not None and _known_length(train_set) is not None:
-        total = _known_length(train_set) * ctx.world_size
+    shard_length = _known_length(train_set)
+    if hp.num_training_samples is not None and shard_length is not None:
+        total = shard_length * ctx.world_size
         if abs(total - hp.num_training_samples) > ctx.world_size:
             raise JobError(f"num_training_samples={hp.num_training_samples} but the train "
                            f"channel holds about {total} images; fix it or leave it unset")

@@ -114,7 +114,9 @@ def _dns_suffix(region: str) -> str:
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
+@cache
 def _load(name: str) -> Any:
+    # Read once: the module's price constants and the catalog share instances.json.
     return json.loads(resources.files("detectctl").joinpath("data", name).read_text("utf-8"))
 
 

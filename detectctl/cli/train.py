@@ -205,9 +205,10 @@ def train(
     from detectctl import training
 
     preset = training.load_job_file(config) if config else {}
+    values = {**preset.get("hyperparameters", {}),
+              **training.parse_key_values(hp or [], "--hp")}
+    source = str(config) if config and not hp else None
     if (instance or preset.get("instance")) == LOCAL:
-        values = {**preset.get("hyperparameters", {}),
-                  **training.parse_key_values(hp or [], "--hp")}
         aws_only = {"--spot": spot, "--max-wait": max_wait, "--max-run": max_run,
                     "--checkpoint-s3": checkpoint_s3, "--vpc-subnets": vpc_subnets,
                     "--security-groups": security_groups,
@@ -216,7 +217,7 @@ def train(
                     "--volume-size": volume_size, "--tags": tags, "--image": image,
                     "--input-mode": input_mode, "--classes": classes, "--dry-run": dry_run}
         _train_locally(
-            values, source=str(config) if config and not hp else None,
+            values, source=source,
             unsupported=[k for k, v in aws_only.items() if v not in (None, False)],
             train=train_uri or preset.get("train"),
             validation=validation or preset.get("validation"),
@@ -235,9 +236,6 @@ def train(
         "encrypt_inter_container": encrypt_inter_container, "volume_size": volume_size,
         "tags": tags, "image": image, "classes": classes,
     }
-    values = {**preset.get("hyperparameters", {}),
-              **training.parse_key_values(hp or [], "--hp")}
-    source = str(config) if config and not hp else None
     session = open_session(profile, region, role, bucket)
     plan = training.plan(session, hyperparameters=values, hyperparameter_source=source,
                          offline=dry_run, **plan_arguments(given, preset))
