@@ -73,6 +73,16 @@ def needs_launch(resource: ResourceConfig, procs: int,
     return not launched and (len(resource.hosts) > 1 or procs > 1)
 
 
+def cpu_threads(procs: int, environ: Optional[Mapping[str, str]] = None) -> Optional[int]:
+    """Compute threads for each of ``procs`` CPU workers on one host: the host's cores shared
+    out evenly (torchrun would give each one thread). ``None`` on GPUs or where the user set
+    ``OMP_NUM_THREADS``."""
+    environ = os.environ if environ is None else environ
+    if torch.cuda.is_available() or environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, (os.cpu_count() or 1) // procs)
+
+
 def launch_command(module: str, resource: ResourceConfig, procs: int,
                    environ: Optional[Mapping[str, str]] = None) -> List[str]:
     """The torchrun command SageMaker's toolkit would run for this host, for ``python -m
@@ -96,7 +106,7 @@ def init(context: Context) -> torch.device:
     if torch.cuda.is_available():
         device = torch.device("cuda", context.local_rank)
         torch.cuda.set_device(device)
-        backend = "nccl"
+        backend = "nccl"  # collectives then take CUDA tensors only: see train.py
     else:
         device = torch.device("cpu")
         backend = "gloo"

@@ -110,7 +110,7 @@ def run(paths: Paths) -> int:
     if local_batch < 1:
         raise JobError(f"mini_batch_size={hp.mini_batch_size} is smaller than the "
                        f"{ctx.local_world_size} processes of a host; it must be at least that")
-    seed = hp.seed if hp.seed is not None else _shared_seed(ctx)
+    seed = hp.seed if hp.seed is not None else _shared_seed(ctx, device)
     # Every rank draws its own random numbers (dropout, ...); the data's order and augmentation
     # depend only on the shared seed, so the shards stay disjoint.
     torch.manual_seed(seed + ctx.rank)
@@ -152,8 +152,11 @@ def run(paths: Paths) -> int:
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = _amp_dtype(hp, device)
+    # BatchNorm statistics are averaged over the workers once per epoch (_sync_buffers), not
+    # broadcast from rank 0 before every step: one wait for the slowest worker less per step.
     ddp = (torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if use_cuda else None) if ctx.distributed else model)
+        model, device_ids=[device.index] if use_cuda else None, broadcast_buffers=False)
+        if ctx.distributed else model)
 
     # --- optimizer and schedule (learning rate set per iteration, see _learning_rate)
     optimizer = _optimizer(hp, [p for p in model.parameters() if p.requires_grad])
@@ -238,7 +241,8 @@ def run(paths: Paths) -> int:
                                                          *(totals / batch).tolist()):
                         print(line, flush=True)
         elapsed = max(time.time() - started, 1e-9)
-        throughput = _all_sum(float(seen), ctx) / elapsed
+        _sync_buffers(model, ctx)
+        throughput = _all_sum(float(seen), ctx, device) / elapsed
         mean = (_all_mean(totals, ctx) / max(batch, 1)).tolist()
         summary = (f"epoch {epoch}/{hp.epochs}: cross_entropy {mean[0]:.4f}, smooth_l1 "
                    f"{mean[1]:.4f}, lr {lr:.3g}, {throughput:.1f} images/s, {elapsed:.0f} s")
@@ -290,6 +294,9 @@ def _launch_workers(resource: Any, procs: int) -> int:
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    threads = distributed.cpu_threads(procs)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     command = distributed.launch_command("algorithm.train", resource, procs)
     log.info("launching %d worker(s) on %s: %s", procs, resource.current_host, " ".join(command))
     child = subprocess.Popen(command, env=env)
@@ -298,9 +305,11 @@ def _launch_workers(resource: Any, procs: int) -> int:
     return child.wait()
 
 
-def _shared_seed(ctx: distributed.Context) -> int:
+def _shared_seed(ctx: distributed.Context, device: torch.device) -> int:
     """A fresh seed drawn by rank 0 and shared, so every rank shuffles the data alike."""
-    value = torch.tensor([random.SystemRandom().randrange(2**31) if ctx.is_main else 0])
+    # Collectives take tensors on the worker's device: NCCL has no CPU tensors.
+    value = torch.tensor([random.SystemRandom().randrange(2**31) if ctx.is_main else 0],
+                         device=device)
     if ctx.distributed:
         dist.broadcast(value, src=0)
     return int(value.item())
@@ -442,27 +451,48 @@ def _learning_rate(hp: Hyperparameters, epoch: int, iteration: int, steps_per_ep
     return lr
 
 
-def _all_sum(value: float, ctx: distributed.Context) -> float:
+def _sync_buffers(model: torch.nn.Module, ctx: distributed.Context) -> None:
+    """Make every worker's buffers the same: BatchNorm running statistics become their mean over
+    the workers (each saw its own shard), every other buffer comes from rank 0."""
+    if not ctx.distributed:
+        return
+    with torch.no_grad():
+        averaged = set()
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and \
+                    module.track_running_stats and module.running_mean is not None:
+                for buffer in (module.running_mean, module.running_var):
+                    dist.all_reduce(buffer)
+                    buffer /= ctx.world_size
+                    averaged.add(id(buffer))
+        for buffer in model.buffers():
+            if id(buffer) not in averaged:
+                dist.broadcast(buffer, src=0)
+
+
+def _all_sum(value: float, ctx: distributed.Context, device: torch.device) -> float:
     if not ctx.distributed:
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return float(tensor.item())
 
 
 def _all_mean(values: torch.Tensor, ctx: distributed.Context) -> torch.Tensor:
-    values = values.detach().double().cpu()
+    values = values.detach().double()  # on the worker's device, as NCCL needs
     if ctx.distributed:
         dist.all_reduce(values)
         values /= ctx.world_size
-    return values
+    return values.cpu()
 
 
 @torch.no_grad()
 def _check_replicas(model: torch.nn.Module, ctx: distributed.Context,
                     device: torch.device) -> None:
-    """Fail loudly if the workers' weights drifted apart (they must stay bit-identical)."""
-    flat = torch.cat([p.detach().double().flatten().cpu() for p in model.parameters()])
+    """Fail loudly if the workers' weights or buffers drifted apart (they must stay
+    bit-identical)."""
+    flat = torch.cat([t.detach().double().flatten().cpu()
+                      for t in [*model.parameters(), *model.buffers()]])
     signature = torch.stack([flat.sum(), (flat * torch.arange(len(flat), dtype=flat.dtype)
                                           .remainder(997)).sum()]).to(device)
     gathered = [torch.zeros_like(signature) for _ in range(ctx.world_size)]
@@ -503,7 +533,7 @@ def _validate(model: torch.nn.Module, dataset: Any, hp: Hyperparameters, batch: 
         score = evaluate(detections, [GroundTruth(*t) for t in truths], hp.num_classes,
                          hp.overlap_threshold, "voc07").mAP
     if ctx.distributed:  # every rank takes the same early-stopping decision
-        shared = torch.tensor([score], dtype=torch.float64)
+        shared = torch.tensor([score], dtype=torch.float64, device=device)
         dist.broadcast(shared, src=0)
         score = float(shared.item())
     return score

@@ -17,7 +17,7 @@ from .anchors import DefaultBoxes
 from .boxes import decode, encode
 from .layout import Layout, layout
 from .loss import multibox_loss
-from .matcher import assign_targets, match
+from .matcher import MatchedTargets, assign_targets, match, match_targets
 from .model import SSD, build_ssd
 from .postprocess import postprocess_detections
 from .torchvision_weights import from_torchvision
@@ -26,6 +26,7 @@ __all__ = [
     "SSD",
     "DefaultBoxes",
     "Layout",
+    "MatchedTargets",
     "assign_targets",
     "build_ssd",
     "decode",
@@ -33,6 +34,7 @@ __all__ = [
     "from_torchvision",
     "layout",
     "match",
+    "match_targets",
     "multibox_loss",
     "postprocess_detections",
 ]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .matcher import Anchors, assign_targets
+from .matcher import Anchors, match_targets
 
 
 def multibox_loss(
@@ -47,7 +47,8 @@ def multibox_loss(
     if neg_pos_ratio < 0:
         raise ValueError(f"neg_pos_ratio={neg_pos_ratio} must be >= 0")
     with torch.no_grad():
-        cls_targets, box_targets = assign_targets(anchors, boxes, labels, iou_threshold)
+        targets = match_targets(anchors, boxes, labels, iou_threshold)
+    cls_targets = targets.cls_targets
     if cls_targets.shape[1] != a:
         raise ValueError(f"the model has {a} default boxes per image but anchors have "
                          f"{cls_targets.shape[1]}")
@@ -69,8 +70,8 @@ def multibox_loss(
     rank = torch.arange(most, device=ce.device).view(1, -1)
     negative_loss = ce.gather(1, hardest).masked_fill(rank >= num_negative.view(-1, 1), 0.0)
 
-    box_loss = F.smooth_l1_loss(box_regression.float()[positive], box_targets[positive],
-                                reduction="sum")
+    box_loss = F.smooth_l1_loss(box_regression[targets.image, targets.anchor].float(),
+                                targets.box_targets, reduction="sum")
     return {
         "cross_entropy": (ce[positive].sum() + negative_loss.sum()) / normalizer,
         "smooth_l1": box_loss / normalizer,

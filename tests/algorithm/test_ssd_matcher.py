@@ -1,5 +1,6 @@
 """Matching and box coding."""
 
+import pytest
 import torch
 from torchvision.models.detection import _utils as det_utils
 from torchvision.ops import box_iou
@@ -7,7 +8,7 @@ from torchvision.ops import box_iou
 from algorithm.ssd.anchors import DefaultBoxes, generate_default_boxes, grid_of
 from algorithm.ssd.boxes import cxcywh_to_xyxy, decode, encode
 from algorithm.ssd.layout import layout
-from algorithm.ssd.matcher import assign_targets, match
+from algorithm.ssd.matcher import assign_targets, match, match_targets
 
 
 def _default_boxes(network="vgg-16", size=300):
@@ -95,3 +96,49 @@ def test_targets_encode_the_matched_box():
     torch.testing.assert_close(decode(box_targets[image, anchor], anchors.boxes[anchor]),
                                boxes[image, slot], atol=1e-5, rtol=1e-5)
     assert (cls_targets[matched < 0] == 0).all() and (box_targets[matched < 0] == 0).all()
+
+
+def _hard_targets(anchors, seed):
+    """Boxes from tiny to whole-image, on the edges, and boxes at IoU 0.5 with a default box."""
+    g = torch.Generator().manual_seed(seed)
+    n, m = 4, 12
+    centre = torch.rand(n, m, 2, generator=g)
+    size = torch.exp(torch.empty(n, m, 2).uniform_(-5.0, 0.0, generator=g))  # 0.007 to 1
+    boxes = torch.cat((centre - size / 2, centre + size / 2), -1).clamp(0, 1)
+    corners = cxcywh_to_xyxy(anchors.boxes)
+    picks = torch.randint(0, corners.shape[0], (n, 4), generator=g)
+    doubled = corners[picks].clone()
+    doubled[..., 2] += doubled[..., 2] - doubled[..., 0]  # twice as wide: IoU 0.5 exactly
+    boxes[:, :4] = doubled
+    boxes[:, 4] = corners[picks[:, 0]]  # a default box itself
+    boxes[:, 5] = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    labels = torch.randint(0, 20, (n, m), generator=g)
+    labels[3, 8:] = -1
+    return boxes, labels
+
+
+@pytest.mark.parametrize("network,size", [("vgg-16", 300), ("vgg-16", 512), ("vgg-16", 333),
+                                          ("resnet-50", 300), ("mobilenet-v3-large", 320)])
+@pytest.mark.parametrize("threshold", [0.5, 0.3, 0.7])
+def test_grid_path_equals_dense_path_on_hard_cases(network, size, threshold):
+    anchors = _default_boxes(network, size)
+    for seed in range(3):
+        boxes, labels = _hard_targets(anchors, seed)
+        fast = match(anchors, boxes, labels, threshold)
+        assert torch.equal(fast, match(anchors.boxes, boxes, labels, threshold)), (seed, threshold)
+        iou = box_iou(boxes.view(-1, 4), cxcywh_to_xyxy(anchors.boxes)).view(*boxes.shape[:2], -1)
+        # Every default box at or above the threshold with some real box is matched.
+        real = (labels >= 0).unsqueeze(-1)
+        assert ((iou * real).amax(dim=1) >= threshold + 1e-5).le(fast >= 0).all()
+
+
+def test_match_targets_are_the_dense_targets_at_the_matches():
+    anchors = _default_boxes("vgg-16", 512)
+    boxes, labels = _hard_targets(anchors, 7)
+    targets = match_targets(anchors, boxes, labels)
+    cls_targets, box_targets = assign_targets(anchors, boxes, labels)
+    assert torch.equal(targets.cls_targets, cls_targets)
+    positive = cls_targets > 0
+    image, anchor = positive.nonzero(as_tuple=True)
+    assert torch.equal(targets.image, image) and torch.equal(targets.anchor, anchor)
+    assert torch.equal(targets.box_targets, box_targets[positive])

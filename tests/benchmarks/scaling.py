@@ -25,11 +25,13 @@ from tests.training.jobs import make_job, run_job
 THROUGHPUT = re.compile(r"train throughput=([0-9.]+) records/second")
 
 
-def throughput(procs: int, images: int, batch: int, epochs: int, port: int) -> float:
+def throughput(procs: int, images: int, batch: int, epochs: int, port: int,
+               image_shape: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         # mini_batch_size is per machine: each of the procs workers gets batch images.
         root = make_job(Path(tmp), images=images, validation=False, epochs=str(epochs),
-                        mini_batch_size=str(batch * procs), image_shape="160")
+                        mini_batch_size=str(batch * procs),
+                        image_shape=str(image_shape))
         result = run_job(root, timeout=1800, env={
             "DETECTCTL_PROCS_PER_HOST": str(procs), "DETECTCTL_MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(port)})
@@ -42,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256, help="training images")
     parser.add_argument("--batch", type=int, default=8, help="images per worker per step")
+    parser.add_argument("--image-shape", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path,
@@ -49,10 +52,12 @@ def main() -> int:
     args = parser.parse_args()
     one, two = [], []
     for r in range(args.repeat):
-        one.append(throughput(1, args.images, args.batch, args.epochs, 29700 + r))
+        one.append(throughput(1, args.images, args.batch, args.epochs, 29700 + r,
+                              args.image_shape))
         # Two workers see the same images in half the steps; give them twice the data so both
         # runs take the same number of steps.
-        two.append(throughput(2, args.images * 2, args.batch, args.epochs, 29800 + r))
+        two.append(throughput(2, args.images * 2, args.batch, args.epochs, 29800 + r,
+                              args.image_shape))
         print(f"run {r + 1}: 1 process {one[-1]:.1f} images/s, 2 processes {two[-1]:.1f} "
               f"images/s", flush=True)
     ratio = statistics.median(two) / statistics.median(one)
@@ -61,6 +66,7 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"one_process": one, "two_processes": two, "ratio": ratio,
                                      "images": args.images, "batch_per_worker": args.batch,
+                                     "image_shape": args.image_shape,
                                      "epochs": args.epochs}, indent=2) + "\n")
     return 0
 

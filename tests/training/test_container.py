@@ -1,6 +1,7 @@
 """The /opt/ml contract, relocated under a temporary root."""
 
 import json
+import os
 
 import pytest
 
@@ -14,7 +15,13 @@ from algorithm.container import (
     read_resource_config,
     write_failure,
 )
-from algorithm.distributed import from_environ, launch_command, needs_launch, procs_per_host
+from algorithm.distributed import (
+    cpu_threads,
+    from_environ,
+    launch_command,
+    needs_launch,
+    procs_per_host,
+)
 
 
 @pytest.fixture
@@ -107,3 +114,10 @@ def test_distributed_context_and_launch_command():
                            {"DETECTCTL_MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "4000"})
     assert "--master_addr=127.0.0.1" in local and "--master_port=4000" in local
     assert procs_per_host({"DETECTCTL_PROCS_PER_HOST": "2"}) == 2
+
+
+def test_cpu_workers_share_the_hosts_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert cpu_threads(2, {}) == 8
+    assert cpu_threads(32, {}) == 1
+    assert cpu_threads(2, {"OMP_NUM_THREADS": "3"}) is None  # the user's choice stands
