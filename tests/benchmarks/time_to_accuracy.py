@@ -270,7 +270,9 @@ def main() -> int:
                         help="torchvision's batch (default: ours, mini_batch_size)")
     parser.add_argument("--eval-every", type=float, default=30,
                         help="torchvision: seconds of training between validations")
-    parser.add_argument("--only", choices=("ours", "torchvision"), default=None)
+    parser.add_argument("--only", choices=("ours", "torchvision"), default=None,
+                        help="run one side; the other is kept from the last report if that "
+                             "used the same data and threads")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, help=argparse.SUPPRESS)
@@ -299,6 +301,30 @@ def main() -> int:
             curve = (run_ours(root, hyperparameters, budgets[name], args.threads, log)
                      if name == "ours" else run_torchvision(data, args, log))
             results[name] = summarise(curve, args.target, args.report_at)
+    command = ("python tests/benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:])).strip()
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    runs = {name: {"command": command, "date": date} for name in results}
+    data_settings = {"train_images": args.train_images, "validation_images": args.validation_images,
+                     "classes": CLASSES, "image_size": list(IMAGE_SIZE),
+                     "train_seed": TRAIN_SEED, "validation_seed": VALIDATION_SEED}
+    recipe = torchvision_recipe(args.batch, args.eval_every)
+    previous_path = args.results / "time_to_accuracy.json"
+    if args.only and previous_path.is_file():
+        # Keep the other side's run from the last report if it used the same data and machine
+        # set-up, so that one side can be rerun alone (say, another recipe of ours).
+        previous = json.loads(previous_path.read_text())
+        other = "torchvision" if args.only == "ours" else "ours"
+        if previous.get("data") == data_settings and previous.get("threads") == args.threads \
+                and previous.get(other, {}).get("curve"):
+            results[other] = summarise(previous[other]["curve"], args.target, args.report_at)
+            budgets[other] = previous["budget_s"][other]
+            runs[other] = previous.get("runs", {}).get(other) or {
+                "command": previous.get("command"), "date": previous.get("date")}
+            if other == "ours":
+                hyperparameters = previous["ours"]["hyperparameters"]
+            else:
+                recipe = previous["torchvision"].get("recipe", recipe)
+            print(f"{other}: kept from the run of {runs[other]['date']}", flush=True)
 
     print(f"\ntime to VOC07 mAP >= {args.target} (training time):")
     for name, result in results.items():
@@ -318,18 +344,15 @@ def main() -> int:
             ratio_bound = ours_s / budgets["torchvision"]
             print(f"  ratio ours / torchvision: below {ratio_bound:.2f} (torchvision did not "
                   f"reach {args.target} in {budgets['torchvision']:.0f} s; goal <= 0.5)")
-    command = "python tests/benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:])
     report = {
-        "command": command.strip(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "date": date,
+        "runs": runs,
         "machine": machine(),
         "budget_s": budgets, "target_mAP": args.target, "threads": args.threads,
-        "data": {"train_images": args.train_images, "validation_images": args.validation_images,
-                 "classes": CLASSES, "image_size": list(IMAGE_SIZE),
-                 "train_seed": TRAIN_SEED, "validation_seed": VALIDATION_SEED},
+        "data": data_settings,
         "ours": {"hyperparameters": hyperparameters, **results.get("ours", {})},
-        "torchvision": {"recipe": torchvision_recipe(args.batch, args.eval_every),
-                        **results.get("torchvision", {})},
+        "torchvision": {"recipe": recipe, **results.get("torchvision", {})},
         "ratio": ratio,
         "ratio_upper_bound": ratio_bound,
     }
