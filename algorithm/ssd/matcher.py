@@ -56,7 +56,7 @@ def match(anchors: Anchors, boxes: Tensor, labels: Tensor, iou_threshold: float 
         Tensor[N, A] int64: index ``m`` of the matched ground-truth box, or -1 (background).
     """
     image, anchor, slot = _match(anchors, boxes, labels, iou_threshold)
-    matched = torch.full((boxes.shape[0], _count(anchors)), -1, dtype=torch.int64,
+    matched = torch.full((boxes.shape[0], _centres(anchors).shape[0]), -1, dtype=torch.int64,
                          device=boxes.device)
     matched[image, anchor] = slot
     return matched
@@ -91,7 +91,7 @@ def match_targets(
     so their targets are not spread over a mostly-zero ``Tensor[N, A, 4]``.
     """
     image, anchor, slot = _match(anchors, boxes, labels, iou_threshold)
-    centres = anchors.boxes if isinstance(anchors, DefaultBoxes) else anchors
+    centres = _centres(anchors)
     cls_targets = torch.zeros((boxes.shape[0], centres.shape[0]), dtype=torch.int64,
                               device=boxes.device)
     cls_targets[image, anchor] = labels[image, slot].to(torch.int64) + 1
@@ -121,8 +121,23 @@ def assign_targets(
     return cls_targets, box_targets
 
 
-def _count(anchors: Anchors) -> int:
-    return (anchors.boxes if isinstance(anchors, DefaultBoxes) else anchors).shape[0]
+def _centres(anchors: Anchors) -> Tensor:
+    """The default boxes, ``Tensor[A, 4]`` ``(cx, cy, w, h)``."""
+    return anchors.boxes if isinstance(anchors, DefaultBoxes) else anchors
+
+
+def _maps(anchors: DefaultBoxes) -> List[Tuple[int, int, int]]:
+    """``(size, per, offset)`` of each feature map: its side, its boxes per location and the
+    index of its first default box. Raises ``ValueError`` if ``grid`` does not fit ``boxes``."""
+    maps = []
+    offset = 0
+    for size, per in anchors.grid:
+        maps.append((size, per, offset))
+        offset += size * size * per
+    if offset != anchors.boxes.shape[0]:
+        raise ValueError(f"DefaultBoxes.grid {anchors.grid} describes {offset} boxes, but there "
+                         f"are {anchors.boxes.shape[0]}")
+    return maps
 
 
 def _match(
@@ -134,7 +149,7 @@ def _match(
     check_targets(boxes, labels)
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold={iou_threshold} must be in (0, 1]")
-    centres = anchors.boxes if isinstance(anchors, DefaultBoxes) else anchors
+    centres = _centres(anchors)
     m = boxes.shape[1]
     num_anchors = centres.shape[0]
     if m == 0:
@@ -146,7 +161,8 @@ def _match(
     # IoU >= t  <=>  (area sum) / intersection = 1 + 1 / IoU <= 1 + 1 / t.
     limit = 1.0 + 1.0 / iou_threshold
     if isinstance(anchors, DefaultBoxes):
-        image, slot, anchor, ratio = _grid_candidates(boxes, anchors, iou_threshold)
+        maps = _maps(anchors)
+        image, slot, anchor, ratio = _grid_candidates(boxes, anchors, maps, iou_threshold)
         keep = ratio <= limit
         image, slot, anchor, ratio = image[keep], slot[keep], anchor[keep], ratio[keep]
         # Per default box, the box of the lowest ratio, the first of equals (as argmin picks):
@@ -158,7 +174,7 @@ def _match(
         first = torch.ones_like(key, dtype=torch.bool)
         first[1:] = key[1:] != key[:-1]
         image, anchor, slot = image[order[first]], anchor[order[first]], slot[order[first]]
-        best_anchor = _grid_best(boxes, anchors)
+        best_anchor = _grid_best(boxes, anchors, maps)
     else:
         ratio, best_anchor = _dense_overlaps(boxes, centres)
         image, anchor = torch.nonzero(ratio.amin(dim=1) <= limit, as_tuple=True)
@@ -201,7 +217,7 @@ def _dense_overlaps(boxes: Tensor, anchors: Tensor) -> Tuple[Tensor, Tensor]:
     return ratio, ratio.argmin(dim=2)
 
 
-def _grid_best(boxes: Tensor, anchors: DefaultBoxes) -> Tensor:
+def _grid_best(boxes: Tensor, anchors: DefaultBoxes, maps: List[Tuple[int, int, int]]) -> Tensor:
     """Each box's best default box (the first of equals), as :func:`_dense_overlaps` finds it.
 
     Default boxes on a grid share their x-extent along a column and their y-extent along a row,
@@ -214,21 +230,15 @@ def _grid_best(boxes: Tensor, anchors: DefaultBoxes) -> Tensor:
     """
     centres = anchors.boxes
     n, m = boxes.shape[:2]
-    total = sum(size * size * per for size, per in anchors.grid)
-    if total != centres.shape[0]:
-        raise ValueError(f"DefaultBoxes.grid {anchors.grid} describes {total} boxes, but there "
-                         f"are {centres.shape[0]}")
 
     # Interval tables: the x-extent of each (shape, column), the y-extent of each (shape, row).
     corners = cxcywh_to_xyxy(centres)
     columns: List[Tensor] = []
     rows: List[Tensor] = []
-    offset = 0
-    for size, per in anchors.grid:
+    for size, per, offset in maps:
         block = corners[offset:offset + size * size * per].view(size, size, per, 4)
         columns.append(block[0, :, :, 0::2].permute(2, 1, 0).reshape(2, -1))  # [2, P * cols]
         rows.append(block[:, 0, :, 1::2].permute(2, 1, 0).reshape(2, -1))  # [2, P * rows]
-        offset += size * size * per
     cx1, cx2 = torch.cat(columns, dim=1)  # [sum P * cols] each
     ry1, ry2 = torch.cat(rows, dim=1)
     x1, y1, x2, y2 = (c.unsqueeze(-1) for c in boxes.unbind(-1))  # [N, M, 1]
@@ -239,8 +249,8 @@ def _grid_best(boxes: Tensor, anchors: DefaultBoxes) -> Tensor:
 
     best_ratio: List[Tensor] = []
     best_index: List[Tensor] = []
-    offset = table = 0
-    for size, per in anchors.grid:
+    table = 0
+    for size, per, offset in maps:
         count = size * per
         high, row = ih[..., table:table + count].view(n, m, per, size).max(dim=3)  # [N, M, P]
         wide, col = iw[..., table:table + count].view(n, m, per, size).max(dim=3)
@@ -248,7 +258,6 @@ def _grid_best(boxes: Tensor, anchors: DefaultBoxes) -> Tensor:
         shape = torch.arange(per, device=boxes.device)
         best_index.append(offset + (row * size + col) * per + shape)
         best_ratio.append(area_sum.div_(high).mul_(wide.reciprocal()))
-        offset += size * count
         table += count
 
     values = torch.cat(best_ratio, dim=2)  # [N, M, sum P]
@@ -259,7 +268,7 @@ def _grid_best(boxes: Tensor, anchors: DefaultBoxes) -> Tensor:
 
 
 def _grid_candidates(
-    boxes: Tensor, anchors: DefaultBoxes, iou_threshold: float
+    boxes: Tensor, anchors: DefaultBoxes, maps: List[Tuple[int, int, int]], iou_threshold: float
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """The ``(box, default box)`` pairs that may overlap by ``iou_threshold``, with their ratio.
 
@@ -277,16 +286,10 @@ def _grid_candidates(
     centres = anchors.boxes
     device = boxes.device
     n, m = boxes.shape[:2]
-    sizes: List[int] = []
-    firsts: List[int] = []
-    offset = 0
-    for size, per in anchors.grid:
-        sizes.extend([size] * per)
-        firsts.extend(range(offset, offset + per))
-        offset += size * size * per
-    size = torch.tensor(sizes, device=device)  # [G]: the map side of each (map, shape)
-    first = torch.tensor(firsts, device=device)  # [G]: its default box at row 0, column 0
-    per = torch.tensor([p for s, p in anchors.grid for _ in range(p)], device=device)
+    # One row per (map, shape): the map's side, its boxes per location, and the shape's default
+    # box at row 0, column 0.
+    groups = [(size, per, offset + shape) for size, per, offset in maps for shape in range(per)]
+    size, per, first = torch.tensor(groups, device=device).unbind(1)  # [G] each
     cx0, _, aw, ah = centres[first].to(torch.float64).unsqueeze(1).unbind(-1)  # [G, 1]
     cells = 0.5 / cx0  # the centre of column j is (j + 0.5) / cells
 
