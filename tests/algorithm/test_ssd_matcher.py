@@ -142,3 +142,11 @@ def test_match_targets_are_the_dense_targets_at_the_matches():
     image, anchor = positive.nonzero(as_tuple=True)
     assert torch.equal(targets.image, image) and torch.equal(targets.anchor, anchor)
     assert torch.equal(targets.box_targets, box_targets[positive])
+
+
+def test_a_grid_that_does_not_fit_the_default_boxes_is_refused():
+    anchors = _default_boxes()
+    wrong = DefaultBoxes(anchors.boxes, anchors.grid[:-1])
+    boxes, labels = _targets()
+    with pytest.raises(ValueError, match="describes 8728 boxes, but there are 8732"):
+        match(wrong, boxes, labels)
