@@ -21,7 +21,7 @@ One rule set covers every size; at 300 and 512 it gives the SSD paper's configur
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from ..hyperparameters import BASE_NETWORKS, MIN_IMAGE_SHAPE
 from .anchors import FeatureMapBoxes, box_sizes, linear_scales, ssd_scales
@@ -112,6 +112,20 @@ def extra_conv_args(kind: str) -> Tuple[int, int, int]:
     if kind == FINAL4:
         return 4, 1, 1
     raise ValueError(f"unknown extra layer kind {kind!r}")
+
+
+def extra_layer_channels(
+    extras: Sequence[str], in_channels: int, table: Sequence[Tuple[int, int]]
+) -> List[Tuple[int, int, int, Tuple[int, int, int]]]:
+    """``(in, 1x1, out, (kernel_size, stride, padding))`` of each extra layer, chained from
+    ``in_channels``; ``table`` gives ``(1x1 channels, output channels)`` per layer, later
+    layers repeating its last entry."""
+    layers = []
+    for k, kind in enumerate(extras):
+        middle, out = table[min(k, len(table) - 1)]
+        layers.append((in_channels, middle, out, extra_conv_args(kind)))
+        in_channels = out
+    return layers
 
 
 def backbone_sizes(base_network: str, image_shape: int) -> Tuple[int, int]:

@@ -13,11 +13,10 @@ from typing import List, Sequence
 from torch import Tensor, nn
 from torchvision.models import ResNet
 
-from .layout import extra_conv_args
+from .layout import extra_layer_channels
 
 # (1x1 channels, output channels) of the extra layers; later ones repeat the last.
 EXTRA_CHANNELS = ((256, 512), (256, 512), (128, 256))
-LATER_EXTRA_CHANNELS = (128, 256)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -48,12 +47,10 @@ class ResNet50Features(nn.Module):
         self.layer4 = resnet.layer4
         self.extras = nn.ModuleList()
         channels = [1024, 2048]
-        for k, kind in enumerate(extras):
-            middle, out = EXTRA_CHANNELS[k] if k < len(EXTRA_CHANNELS) else LATER_EXTRA_CHANNELS
-            kernel, stride, padding = extra_conv_args(kind)
+        for first, middle, out, spatial in extra_layer_channels(extras, 2048, EXTRA_CHANNELS):
             self.extras.append(nn.Sequential(
-                *_conv_bn_relu(channels[-1], middle, 1),
-                *_conv_bn_relu(middle, out, kernel, stride, padding),
+                *_conv_bn_relu(first, middle, 1),
+                *_conv_bn_relu(middle, out, *spatial),
             ))
             channels.append(out)
         self.out_channels = channels

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import VGG
 
-from .layout import extra_conv_args
+from .layout import extra_layer_channels
 
 CONV4_3_RELU = 22  # index in vgg16().features of the ReLU after conv4_3
 POOL3, POOL5 = 16, 30
@@ -24,7 +24,6 @@ L2NORM_SCALE = 20.0
 
 # (1x1 channels, output channels) of the extra layers; later ones repeat the last.
 EXTRA_CHANNELS = ((256, 512), (128, 256))
-LATER_EXTRA_CHANNELS = (128, 256)
 
 
 class VGG16Features(nn.Module):
@@ -51,13 +50,11 @@ class VGG16Features(nn.Module):
         self.fc7 = nn.Conv2d(1024, 1024, kernel_size=1)
         self.extras = nn.ModuleList()
         channels = [512, 1024]
-        for k, kind in enumerate(extras):
-            middle, out = EXTRA_CHANNELS[k] if k < len(EXTRA_CHANNELS) else LATER_EXTRA_CHANNELS
-            kernel, stride, padding = extra_conv_args(kind)
+        for first, middle, out, spatial in extra_layer_channels(extras, 1024, EXTRA_CHANNELS):
             self.extras.append(nn.Sequential(
-                nn.Conv2d(channels[-1], middle, kernel_size=1),
+                nn.Conv2d(first, middle, kernel_size=1),
                 nn.ReLU(inplace=True),
-                nn.Conv2d(middle, out, kernel, stride, padding),
+                nn.Conv2d(middle, out, *spatial),
                 nn.ReLU(inplace=True),
             ))
             channels.append(out)
