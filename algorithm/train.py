@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from algorithm import artifact, checkpoints, distributed, metrics
+from algorithm import amp, artifact, checkpoints, distributed, metrics
 from algorithm.container import (
     Channel,
     ContractError,
@@ -151,7 +151,7 @@ def run(paths: Paths) -> int:
     use_cuda = device.type == "cuda"
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
-    amp_dtype = _amp_dtype(hp, device)
+    amp_dtype = amp.amp_dtype(hp.amp, device)
     # BatchNorm statistics are averaged over the workers once per epoch (_sync_buffers), not
     # broadcast from rank 0 before every step: one wait for the slowest worker less per step.
     ddp = (torch.nn.parallel.DistributedDataParallel(
@@ -160,7 +160,7 @@ def run(paths: Paths) -> int:
 
     # --- optimizer and schedule (learning rate set per iteration, see _learning_rate)
     optimizer = _optimizer(hp, [p for p in model.parameters() if p.requires_grad])
-    scaler = _grad_scaler(amp_dtype)
+    scaler = amp.grad_scaler(amp_dtype)
     stopper = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
                             hp.early_stopping_tolerance)
     start_epoch, iteration, best_map = 0, 0, None
@@ -216,7 +216,7 @@ def run(paths: Paths) -> int:
                 if use_cuda:
                     images = images.contiguous(memory_format=torch.channels_last)
                 boxes, labels = boxes.to(device), labels.to(device)
-                with _autocast(device, amp_dtype):
+                with amp.autocast(device, amp_dtype):
                     cls_logits, box_regression = ddp(images)
                 losses = multibox_loss(cls_logits, box_regression, model.default_boxes,
                                        boxes, labels)
@@ -225,13 +225,7 @@ def run(paths: Paths) -> int:
                     raise JobError(f"the loss became {loss.item()} at epoch {epoch}, batch "
                                    f"{batch}; lower learning_rate (now {hp.learning_rate})")
                 optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
+                amp.backward_and_step(loss, optimizer, scaler)
                 iteration += 1
                 seen += len(images)
                 totals += torch.stack([losses["cross_entropy"].detach(),
@@ -403,28 +397,6 @@ def _freeze(model: torch.nn.Module, pattern: Optional[str]) -> None:
         if name in frozen:
             parameter.requires_grad_(False)
     log.info("froze %d parameter tensors matching %r", len(frozen), pattern)
-
-
-def _amp_dtype(hp: Hyperparameters, device: torch.device) -> Optional[torch.dtype]:
-    if not hp.amp or device.type != "cuda":
-        return None
-    bf16 = getattr(torch.cuda, "is_bf16_supported", lambda: False)()
-    return torch.bfloat16 if bf16 else torch.float16
-
-
-def _grad_scaler(amp_dtype: Optional[torch.dtype]) -> Any:
-    # bf16 has float32's range and needs no loss scaling; fp16 does.
-    if amp_dtype != torch.float16:
-        return None
-    if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler("cuda")
-    return torch.cuda.amp.GradScaler()
-
-
-def _autocast(device: torch.device, amp_dtype: Optional[torch.dtype]) -> Any:
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=amp_dtype)
 
 
 def _optimizer(hp: Hyperparameters, parameters: List[torch.nn.Parameter]

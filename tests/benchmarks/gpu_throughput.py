@@ -30,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from algorithm import amp  # noqa: E402
 from algorithm.ssd import build_ssd, multibox_loss  # noqa: E402
 
 CONFIGS = {"resnet-50:300": ("resnet-50", 300), "vgg-16:512": ("vgg-16", 512),
@@ -48,17 +49,15 @@ def random_targets(batch: int, device: torch.device, generator: torch.Generator)
     return boxes.to(device), labels.to(device)
 
 
-def throughput(network: str, shape: int, batch: int, steps: int, warmup: int, amp: bool,
+def throughput(network: str, shape: int, batch: int, steps: int, warmup: int, use_amp: bool,
                device: torch.device) -> dict:
     torch.manual_seed(0)
     model = build_ssd(network, CLASSES, shape).to(device).train()
     use_cuda = device.type == "cuda"
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
-    dtype = None
-    if amp and use_cuda:
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    dtype = amp.amp_dtype(use_amp, device)  # as the job picks it
+    scaler = amp.grad_scaler(dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, shape, shape, generator=generator).to(device)
@@ -68,19 +67,12 @@ def throughput(network: str, shape: int, batch: int, steps: int, warmup: int, am
 
     def step(i: int) -> None:
         boxes, labels = targets[i % len(targets)]
-        with torch.autocast(device_type=device.type, dtype=dtype or torch.float32,
-                            enabled=dtype is not None):
+        with amp.autocast(device, dtype):
             cls_logits, box_regression = model(images)
         losses = multibox_loss(cls_logits, box_regression, model.default_boxes, boxes, labels)
         loss = losses["cross_entropy"] + losses["smooth_l1"]
         optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        amp.backward_and_step(loss, optimizer, scaler)
 
     def sync() -> None:
         if use_cuda:
@@ -105,14 +97,14 @@ def throughput(network: str, shape: int, batch: int, steps: int, warmup: int, am
     return result
 
 
-def job_smoke(amp: bool, config: str, images: int, batch: int) -> dict:
+def job_smoke(use_amp: bool, config: str, images: int, batch: int) -> dict:
     """The real job on this machine's GPU, a few epochs of synthetic data."""
     from tests.training.jobs import make_job, run_job
 
     network, shape = CONFIGS[config]
     with tempfile.TemporaryDirectory() as tmp:
         root = make_job(Path(tmp), images=images, epochs="3", mini_batch_size=str(batch),
-                        image_shape=str(shape), base_network=network, amp=str(int(amp)),
+                        image_shape=str(shape), base_network=network, amp=str(int(use_amp)),
                         num_workers="4")
         started = time.monotonic()
         result = run_job(root, timeout=900)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from algorithm import amp
 from algorithm.container import Channel
 from algorithm.hyperparameters import Hyperparameters
 from algorithm.train import WARMUP_ITERATIONS, _format, _learning_rate, _optimizer
@@ -51,3 +52,15 @@ def test_optimizers_keep_the_builtin_semantics(name, kind, momentum, decay):
 ])
 def test_channel_formats(channel, expected):
     assert _format(channel) == expected
+
+
+def test_mixed_precision_is_float32_on_cpu_and_steps_plainly():
+    cpu = torch.device("cpu")
+    assert amp.amp_dtype(True, cpu) is None and amp.amp_dtype(False, cpu) is None
+    assert amp.grad_scaler(None) is None and amp.grad_scaler(torch.bfloat16) is None
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([weight], lr=0.5)
+    with amp.autocast(cpu, None):
+        loss = (weight * 2).sum()
+    amp.backward_and_step(loss, optimizer, None)
+    assert torch.equal(weight.detach(), torch.zeros(3))
