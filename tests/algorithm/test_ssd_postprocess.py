@@ -7,33 +7,17 @@ from torchvision.ops import box_iou, nms
 
 from algorithm.ssd import postprocess
 from algorithm.ssd.anchors import generate_default_boxes
-from algorithm.ssd.boxes import cxcywh_to_xyxy, decode, encode
+from algorithm.ssd.boxes import cxcywh_to_xyxy, decode
 from algorithm.ssd.layout import layout
 from algorithm.ssd.postprocess import postprocess_detections
+from tests.algorithm.support import head_outputs
 
 ANCHORS = generate_default_boxes(layout("vgg-16", 300).maps)
 
 
 def _head_outputs(background, noise, n=3, classes=20, seed=0):
-    """Logits with objects: default boxes overlapping an object score its class and regress
-    towards it; elsewhere the background dominates by ``background - noise`` on average."""
-    g = torch.Generator().manual_seed(seed)
-    a = ANCHORS.shape[0]
-    logits = torch.cat((background + 1.5 * torch.randn(n, a, 1, generator=g),
-                        noise + 1.5 * torch.randn(n, a, classes, generator=g)), dim=2)
-    regression = 0.5 * torch.randn(n, a, 4, generator=g)
-    corners = cxcywh_to_xyxy(ANCHORS)
-    for i in range(n):
-        centre = torch.rand(3, 2, generator=g) * 0.8 + 0.1
-        size = torch.rand(3, 2, generator=g) * 0.5 + 0.05
-        objects = torch.cat((centre - size / 2, centre + size / 2), 1).clamp(0, 1)
-        best, which = box_iou(objects, corners).max(0)
-        near = best > 0.2
-        label = torch.randint(1, classes + 1, (3,), generator=g)[which[near]]
-        logits[i, near, 0] -= 16 * best[near]
-        logits[i, near, label] += 10 * best[near]
-        regression[i, near] = encode(objects[which[near]], ANCHORS[near])
-    return logits, regression
+    """Three objects per image, regression exactly onto them (see ``head_outputs``)."""
+    return head_outputs(ANCHORS, n, classes, seed, background, noise, objects=3, jitter=0.0)
 
 
 @pytest.mark.parametrize("background, noise, top_k", [

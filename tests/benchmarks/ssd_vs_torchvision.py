@@ -46,10 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from algorithm.ssd import build_ssd, from_torchvision, multibox_loss  # noqa: E402
 from algorithm.ssd.anchors import DefaultBoxes, generate_default_boxes, grid_of  # noqa: E402
-from algorithm.ssd.boxes import cxcywh_to_xyxy, encode  # noqa: E402
+from algorithm.ssd.boxes import cxcywh_to_xyxy  # noqa: E402
 from algorithm.ssd.layout import layout  # noqa: E402
 from algorithm.ssd.matcher import assign_targets, match_targets  # noqa: E402
 from algorithm.ssd.postprocess import postprocess_detections  # noqa: E402
+from tests.algorithm.support import head_outputs  # noqa: E402
 
 RESULTS = ROOT / "tests" / "benchmarks" / "results" / "ssd_vs_torchvision.json"
 CLASSES = 20  # VOC
@@ -79,25 +80,7 @@ def voc_like_outputs(anchors, n, seed=0, background=8.0, noise=-2.4):
     with IoU u > 0.2 loses 16 u on its background logit and gains 10 u on the object's class
     (u = 0.5: score ~0.9), and regresses to the object with noise 0.1.
     """
-    g = torch.Generator().manual_seed(seed)
-    a = anchors.shape[0]
-    logits = torch.cat((background + 1.5 * torch.randn(n, a, 1, generator=g),
-                        noise + 1.5 * torch.randn(n, a, CLASSES, generator=g)), dim=2)
-    regression = 0.5 * torch.randn(n, a, 4, generator=g)
-    corners = cxcywh_to_xyxy(anchors)
-    for i in range(n):
-        k = int(torch.randint(1, 5, (1,), generator=g))
-        centre = torch.rand(k, 2, generator=g) * 0.8 + 0.1
-        size = torch.rand(k, 2, generator=g) * 0.5 + 0.05
-        objects = torch.cat((centre - size / 2, centre + size / 2), 1).clamp(0, 1)
-        label = torch.randint(1, CLASSES + 1, (k,), generator=g)
-        best, which = box_iou(objects, corners).max(0)
-        near = best > 0.2
-        logits[i, near, 0] -= 16 * best[near]
-        logits[i, near, label[which[near]]] += 10 * best[near]
-        regression[i, near] = (encode(objects[which[near]], anchors[near])
-                               + 0.1 * torch.randn(int(near.sum()), 4, generator=g))
-    return logits, regression
+    return head_outputs(anchors, n, CLASSES, seed, background, noise, objects=(1, 4), jitter=0.1)
 
 
 def torchvision_candidates(logits, regression, anchors_px, coder, size=300):
