@@ -2,23 +2,40 @@
 
 bf16 where the GPU supports it (A100, H100, L4, A10G): float32's range, no loss scaling. fp16
 elsewhere (V100, T4, K80), with a ``GradScaler``. On CPU, or with ``amp`` off, everything is
-float32 and these are no-ops.
+float32 and these are no-ops. ``DETECTCTL_AMP_DTYPE=float16`` (or ``bfloat16``) overrides the
+choice, to run the V100's fp16 path on a newer card.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Optional
 
 import torch
+
+DTYPE_VARIABLE = "DETECTCTL_AMP_DTYPE"
 
 
 def amp_dtype(enabled: bool, device: torch.device) -> Optional[torch.dtype]:
     """The autocast precision, or ``None`` for float32."""
     if not enabled or device.type != "cuda":
         return None
+    forced = os.environ.get(DTYPE_VARIABLE, "").strip().lower()
+    if forced:
+        if forced not in ("float16", "bfloat16"):
+            raise ValueError(f"{DTYPE_VARIABLE}={forced!r}: use float16 or bfloat16")
+        return getattr(torch, forced)
     bf16 = getattr(torch.cuda, "is_bf16_supported", lambda: False)()
     return torch.bfloat16 if bf16 else torch.float16
+
+
+def describe(dtype: Optional[torch.dtype]) -> str:
+    """How a step runs in ``dtype``, for the job's log."""
+    if dtype is None:
+        return "float32"
+    scaling = " with loss scaling" if dtype == torch.float16 else ""
+    return f"{str(dtype).replace('torch.', '')} autocast{scaling}"
 
 
 def grad_scaler(dtype: Optional[torch.dtype]) -> Any:

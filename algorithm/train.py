@@ -44,7 +44,7 @@ from algorithm.data.sources import read_classes
 from algorithm.early_stopping import EarlyStopping
 from algorithm.evaluation import GroundTruth, evaluate
 from algorithm.hyperparameters import HyperparameterError, Hyperparameters
-from algorithm.ssd import build_ssd, multibox_loss
+from algorithm.ssd import DefaultBoxes, MatchedTargets, build_ssd, match_targets, multibox_loss_from
 
 log = logging.getLogger("algorithm.train")
 
@@ -136,22 +136,25 @@ def run(paths: Paths) -> int:
         if abs(total - hp.num_training_samples) > ctx.world_size:
             raise JobError(f"num_training_samples={hp.num_training_samples} but the train "
                            f"channel holds about {total} images; fix it or leave it unset")
-    workers = hp.num_workers if hp.num_workers is not None else min(4, os.cpu_count() or 1)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=local_batch, collate_fn=collate,
-                                         num_workers=workers, pin_memory=device.type == "cuda",
-                                         drop_last=False)
-
     # --- model
     weights = _pretrained_weights(paths, hp) if hp.use_pretrained_model else None
     model = build_ssd(hp.base_network, hp.num_classes, hp.image_shape, weights)
     if "model" in channels:
         _start_from(model, paths.channel("model"), hp)
     _freeze(model, hp.freeze_layer_pattern)
+    # The loader's workers match the default boxes to the ground truth on the CPU while the GPU
+    # trains; the step itself then never waits on the GPU.
+    workers = hp.num_workers if hp.num_workers is not None else min(4, os.cpu_count() or 1)
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=local_batch, collate_fn=CollateWithTargets(model.default_boxes),
+        num_workers=workers, pin_memory=device.type == "cuda", drop_last=False)
     model.to(device)
     use_cuda = device.type == "cuda"
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = amp.amp_dtype(hp.amp, device)
+    if ctx.is_main:
+        log.info("precision: %s", amp.describe(amp_dtype))
     # BatchNorm statistics are averaged over the workers once per epoch (_sync_buffers), not
     # broadcast from rank 0 before every step: one wait for the slowest worker less per step.
     ddp = (torch.nn.parallel.DistributedDataParallel(
@@ -201,11 +204,11 @@ def run(paths: Paths) -> int:
             # Every reader must open the epoch's FIFO before its writer finishes.
             dist.barrier()
         ddp.train()
-        started, seen, batch = time.time(), 0, 0
+        started, seen, batch, checked = time.time(), 0, 0, 0
         totals = torch.zeros(2, device=device)
         join = ddp.join() if ctx.distributed else contextlib.nullcontext()
         with join:
-            for batch, (images, boxes, labels, _) in enumerate(loader, start=1):
+            for batch, (images, targets) in enumerate(loader, start=1):
                 if stop_requested["flag"]:
                     save_checkpoint(epoch - 1)
                     raise Stopped()
@@ -215,25 +218,25 @@ def run(paths: Paths) -> int:
                 images = images.to(device, non_blocking=True)
                 if use_cuda:
                     images = images.contiguous(memory_format=torch.channels_last)
-                boxes, labels = boxes.to(device), labels.to(device)
+                targets = targets.to(device, non_blocking=True)
                 with amp.autocast(device, amp_dtype):
                     cls_logits, box_regression = ddp(images)
-                losses = multibox_loss(cls_logits, box_regression, model.default_boxes,
-                                       boxes, labels)
-                loss = losses["cross_entropy"] + losses["smooth_l1"]
-                if not torch.isfinite(loss):
-                    raise JobError(f"the loss became {loss.item()} at epoch {epoch}, batch "
-                                   f"{batch}; lower learning_rate (now {hp.learning_rate})")
+                losses = multibox_loss_from(cls_logits, box_regression, targets)
                 optimizer.zero_grad(set_to_none=True)
-                amp.backward_and_step(loss, optimizer, scaler)
+                amp.backward_and_step(losses["cross_entropy"] + losses["smooth_l1"], optimizer,
+                                      scaler)
                 iteration += 1
                 seen += len(images)
                 totals += torch.stack([losses["cross_entropy"].detach(),
                                        losses["smooth_l1"].detach()])
-                if ctx.is_main and batch % LOG_EVERY == 0:
-                    for line in metrics.train_loss_lines(host, epoch, batch,
-                                                         *(totals / batch).tolist()):
-                        print(line, flush=True)
+                if batch % LOG_EVERY == 0:  # reading the losses waits for the GPU: not each step
+                    mean = (totals / batch).tolist()
+                    _check_finite(mean, hp, epoch, checked, batch)
+                    checked = batch
+                    if ctx.is_main:
+                        for line in metrics.train_loss_lines(host, epoch, batch, *mean):
+                            print(line, flush=True)
+        _check_finite(totals.tolist(), hp, epoch, checked, batch)
         elapsed = max(time.time() - started, 1e-9)
         _sync_buffers(model, ctx)
         throughput = _all_sum(float(seen), ctx, device) / elapsed
@@ -297,6 +300,28 @@ def _launch_workers(resource: Any, procs: int) -> int:
     # Forward a stop request so that the workers checkpoint before the instance goes away.
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     return child.wait()
+
+
+class CollateWithTargets:
+    """Batches of ``(images, MatchedTargets)``: the default boxes matched to each batch's ground
+    truth in the data loader (its workers, on the CPU)."""
+
+    def __init__(self, anchors: DefaultBoxes):
+        self.anchors = DefaultBoxes(anchors.boxes.detach().cpu(), anchors.grid)
+
+    def __call__(self, batch: Any) -> Tuple[torch.Tensor, MatchedTargets]:
+        images, boxes, labels, _ = collate(batch)
+        return images, match_targets(self.anchors, boxes, labels)
+
+
+def _check_finite(losses: List[float], hp: Hyperparameters, epoch: int, after: int,
+                  batch: int) -> None:
+    """Stop the job once the running loss sums hold inf or NaN (they stay so)."""
+    if all(math.isfinite(value) for value in losses):
+        return
+    raise JobError(f"the loss became {'nan' if any(map(math.isnan, losses)) else 'inf'} at "
+                   f"epoch {epoch}, between batches {after + 1} and {batch}; lower "
+                   f"learning_rate (now {hp.learning_rate})")
 
 
 def _shared_seed(ctx: distributed.Context, device: torch.device) -> int:

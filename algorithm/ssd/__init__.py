@@ -16,7 +16,7 @@ Inference::
 from .anchors import DefaultBoxes
 from .boxes import decode, encode
 from .layout import Layout, layout
-from .loss import multibox_loss
+from .loss import multibox_loss, multibox_loss_from
 from .matcher import MatchedTargets, assign_targets, match, match_targets
 from .model import SSD, build_ssd
 from .postprocess import postprocess_detections
@@ -36,5 +36,6 @@ __all__ = [
     "match",
     "match_targets",
     "multibox_loss",
+    "multibox_loss_from",
     "postprocess_detections",
 ]

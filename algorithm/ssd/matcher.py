@@ -77,6 +77,9 @@ class MatchedTargets(NamedTuple):
     anchor: Tensor
     box_targets: Tensor
 
+    def to(self, device: torch.device, non_blocking: bool = False) -> MatchedTargets:
+        return MatchedTargets(*(t.to(device, non_blocking=non_blocking) for t in self))
+
 
 def match_targets(
     anchors: Anchors,

@@ -1,5 +1,6 @@
 """The MultiBox loss."""
 
+import pytest
 import torch
 from torchvision.models.detection import ssd300_vgg16
 from torchvision.ops import box_iou
@@ -7,8 +8,8 @@ from torchvision.ops import box_iou
 from algorithm.ssd.anchors import DefaultBoxes, generate_default_boxes, grid_of
 from algorithm.ssd.boxes import cxcywh_to_xyxy
 from algorithm.ssd.layout import layout
-from algorithm.ssd.loss import multibox_loss
-from algorithm.ssd.matcher import assign_targets
+from algorithm.ssd.loss import hard_negative_loss, multibox_loss, multibox_loss_from
+from algorithm.ssd.matcher import assign_targets, match_targets
 
 
 def _setup(n=4, m=5, seed=0, classes=21):
@@ -82,3 +83,46 @@ def test_plain_tensor_anchors_give_the_same_loss():
     fast = multibox_loss(cls_logits, box_regression, anchors, boxes, labels)
     dense = multibox_loss(cls_logits, box_regression, anchors.boxes, boxes, labels)
     assert all(torch.equal(fast[k], dense[k]) for k in fast)
+
+
+def test_targets_matched_beforehand_give_the_same_loss_and_gradients():
+    anchors, boxes, labels, cls_logits, box_regression = _setup(seed=5)
+    direct = multibox_loss(cls_logits, box_regression, anchors, boxes, labels)
+    (direct["cross_entropy"] + direct["smooth_l1"]).backward()
+    grads = cls_logits.grad.clone(), box_regression.grad.clone()
+    cls_logits.grad = box_regression.grad = None
+    targets = match_targets(anchors, boxes, labels).to("cpu", non_blocking=True)
+    beforehand = multibox_loss_from(cls_logits, box_regression, targets)
+    (beforehand["cross_entropy"] + beforehand["smooth_l1"]).backward()
+    assert all(torch.equal(direct[k], beforehand[k]) for k in direct)
+    assert torch.equal(grads[0], cls_logits.grad) and torch.equal(grads[1], box_regression.grad)
+
+
+def test_targets_of_another_model_are_refused():
+    anchors, boxes, labels, cls_logits, box_regression = _setup()
+    targets = match_targets(anchors, boxes, labels)
+    with pytest.raises(ValueError, match=r"3 x 8732 default boxes but the targets have \(4, "):
+        multibox_loss_from(cls_logits[:3], box_regression[:3], targets)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ranking_every_box_keeps_the_same_hard_negatives(seed):
+    g = torch.Generator().manual_seed(seed)
+    ce = torch.rand(6, 500, generator=g).requires_grad_()
+    ce_data = ce.detach()
+    ce_data[:, ::7] = ce_data[:, 3:4]  # ties
+    positive = torch.rand(6, 500, generator=g) < 0.05
+    positive[5] = False  # an image without objects
+    num_negative = torch.tensor([0, 3, 30, 200, 500 - int(positive[4].sum()), 3])
+    quick = hard_negative_loss(ce, positive, num_negative)
+    (grad_quick,) = torch.autograd.grad(quick, ce)
+    full = hard_negative_loss(ce, positive, num_negative, rank_all=True)
+    (grad_full,) = torch.autograd.grad(full, ce)
+    assert torch.allclose(quick, full, rtol=1e-6)
+    # as many boxes kept per image (those with a gradient), none of them positive
+    for grad in (grad_quick, grad_full):
+        assert torch.equal(grad.sum(dim=1).long(), num_negative)
+        assert not grad[positive].any()
+    expected = sum(float(ce_data[i][~positive[i]].sort(descending=True).values[:k].sum())
+                   for i, k in enumerate(num_negative.tolist()))
+    assert full.item() == pytest.approx(expected, rel=1e-6)

@@ -60,11 +60,12 @@ def _write_channel(data: Path, name: str, fmt: str, count: int, seed: int) -> No
 
 
 def run_job(root: Path, timeout: float = 300, env: dict | None = None,
-            wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
-    """Run ``python -m algorithm.train`` with its /opt/ml at ``root``."""
+            wait: bool = True, command: list | None = None
+            ) -> subprocess.CompletedProcess | subprocess.Popen:
+    """Run ``python -m algorithm.train`` (or ``command``) with its /opt/ml at ``root``."""
     environ = {**os.environ, "DETECTCTL_OPT_ML": str(root), "OMP_NUM_THREADS": "1",
                "PYTHONPATH": str(ROOT), **(env or {})}
-    command = [sys.executable, "-m", "algorithm.train"]
+    command = command or [sys.executable, "-m", "algorithm.train"]
     if not wait:
         return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
