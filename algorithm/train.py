@@ -12,6 +12,7 @@ there, and this job reads them from hyperparameters.json, where SageMaker puts t
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import math
@@ -152,14 +153,11 @@ def run(paths: Paths) -> int:
     use_cuda = device.type == "cuda"
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # one input size: cuDNN picks the fastest kernels
     amp_dtype = amp.amp_dtype(hp.amp, device)
     if ctx.is_main:
         log.info("precision: %s", amp.describe(amp_dtype))
-    # BatchNorm statistics are averaged over the workers once per epoch (_sync_buffers), not
-    # broadcast from rank 0 before every step: one wait for the slowest worker less per step.
-    ddp = (torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if use_cuda else None, broadcast_buffers=False)
-        if ctx.distributed else model)
+    ddp = _data_parallel(model, device) if ctx.distributed else model
 
     # --- optimizer and schedule (learning rate set per iteration, see _learning_rate)
     optimizer = _optimizer(hp, [p for p in model.parameters() if p.requires_grad])
@@ -300,6 +298,18 @@ def _launch_workers(resource: Any, procs: int) -> int:
     # Forward a stop request so that the workers checkpoint before the instance goes away.
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     return child.wait()
+
+
+def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DDP without buffer broadcasts before each step: BatchNorm statistics are averaged over
+    the workers once per epoch (_sync_buffers), one wait for the slowest worker less per step."""
+    ddp = torch.nn.parallel.DistributedDataParallel
+    options: dict = {"device_ids": [device.index] if device.type == "cuda" else None}
+    if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters:
+        options["forward_sync_buffers"] = False  # PyTorch >= 2.14 (still syncs once at start)
+    else:
+        options["broadcast_buffers"] = False
+    return ddp(model, **options)
 
 
 class CollateWithTargets:

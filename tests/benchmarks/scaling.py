@@ -16,7 +16,7 @@ Images/s is the job's own ``train:throughput`` (over all workers) in its last ep
         [--network mobilenet-v3-large]
 
 The default is the small network our own tests train; ``--network vgg-16 --image-shape 300``
-is the built-in algorithm's default job, whose gradient is 7x larger but whose step takes 35x
+is the built-in algorithm's default job, whose gradient is 6.4x larger but whose step takes 40x
 longer, so communication weighs less.
 """
 

@@ -106,6 +106,7 @@ def test_two_processes_keep_identical_replicas(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 2 model replicas are identical" in result.stdout
     assert "2 process(es) per host" in result.stdout
+    assert "Warning" not in result.stdout + result.stderr  # e.g. a deprecated DDP option
     artifact.load(root / "model")
 
 
