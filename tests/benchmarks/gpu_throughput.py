@@ -18,8 +18,9 @@ and the loss alone (no backward).
 ``--job`` also runs the real training job on the GPU on a little synthetic data, as a smoke test
 of its CUDA paths: once as the plain job with ``amp=1``; once as a one-worker DDP job over NCCL
 (tests/benchmarks/ddp_one_gpu.py) in fp16 with loss scaling, stopped after 2 epochs and resumed
-from its checkpoint for a third. Writes results/gpu_throughput.json with the card's name. Never
-part of CI.
+from its checkpoint for a third; then the inference handlers serve the first job's model on the
+GPU (median latency of 20 JPEG requests). Writes results/gpu_throughput.json with the card's
+name. Never part of CI.
 """
 
 from __future__ import annotations
@@ -169,6 +170,39 @@ def _run(root: Path, env: dict, command=None) -> dict:
             "model_loadable": loadable, "output": output}
 
 
+def serve_smoke(model_dir: Path, requests: int = 20) -> dict:
+    """The inference handlers on this machine's GPU: one 640 x 480 JPEG per request, as an
+    endpoint serves it (decode, resize, detect, JSON)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from algorithm import inference
+
+    predictor = inference.model_fn(str(model_dir))
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    body = buffer.getvalue()
+
+    def request() -> str:
+        data = inference.input_fn(body, "image/jpeg")
+        return inference.output_fn(inference.predict_fn(data, predictor), "application/json")
+
+    for _ in range(3):
+        request()
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        answer = json.loads(request())
+        times.append(time.perf_counter() - start)
+    rows = answer["prediction"]
+    return {"device": str(predictor.device),
+            "median_latency_ms": 1e3 * sorted(times)[len(times) // 2],
+            "detections": len(rows), "rows_of_6": all(len(row) == 6 for row in rows)}
+
+
 def job_smoke(config: str, images: int, batch: int) -> dict:
     """The real job on this machine's GPU, a few epochs of synthetic data."""
     from tests.training.jobs import make_job
@@ -182,6 +216,8 @@ def job_smoke(config: str, images: int, batch: int) -> dict:
         plain = _run(root, {})
         plain["precision_logged"] = re.findall(r"precision: ([a-z0-9 ]+)", plain["output"])
         report["plain_amp"] = plain
+        if plain["model_loadable"]:
+            report["serving"] = serve_smoke(root / "model")
 
         root = make_job(Path(tmp) / "ddp", epochs="2", **hyperparameters)
         env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
@@ -198,8 +234,8 @@ def job_smoke(config: str, images: int, batch: int) -> dict:
         report["ddp_nccl_fp16"] = first
         report["ddp_nccl_fp16_resumed"] = second
     for run in report.values():
-        output = run.pop("output")
-        if run["exit_code"]:
+        output = run.pop("output", "")
+        if run.get("exit_code"):
             run["tail"] = output[-3000:]
     return report
 
