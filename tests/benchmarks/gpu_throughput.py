@@ -39,7 +39,8 @@ import torchvision
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from algorithm import amp  # noqa: E402
+from algorithm import amp, checkpoints  # noqa: E402
+from algorithm.metrics import METRIC_REGEXES  # noqa: E402
 from algorithm.ssd import (  # noqa: E402
     DefaultBoxes,
     MatchedTargets,
@@ -157,12 +158,12 @@ def _run(root: Path, env: dict, command=None) -> dict:
     started = time.monotonic()
     result = run_job(root, timeout=600, env=env, command=command)
     output = result.stdout + result.stderr
-    found = re.findall(r"train throughput=([0-9.]+) records/second", output)
-    maps = re.findall(r"validation mAP <score>=\(([0-9.eE+-]+)\)", output)
+    found = re.findall(METRIC_REGEXES["train:throughput"], output)
+    maps = re.findall(METRIC_REGEXES["validation:mAP"], output)
     model = root / "model" / "model.pt"
     loadable = False
     if model.is_file():
-        torch.load(model, map_location="cpu", weights_only=True)
+        checkpoints.load_file(model)  # weights_only, on the CPU
         loadable = True
     return {"exit_code": result.returncode, "seconds": round(time.monotonic() - started, 1),
             "throughput_images_per_s": [float(x) for x in found],

@@ -31,13 +31,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from algorithm.metrics import METRIC_REGEXES
 from tests.training.jobs import make_job, run_job
-
-THROUGHPUT = re.compile(r"train throughput=([0-9.]+) records/second")
 
 
 def _images_per_s(output: str) -> float:
-    found = THROUGHPUT.findall(output)
+    found = re.findall(METRIC_REGEXES["train:throughput"], output)
     if not found:
         sys.exit(output)
     return float(found[-1])
