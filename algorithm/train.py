@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from algorithm import amp, artifact, checkpoints, distributed, metrics
+from algorithm import amp, artifact, checkpoints, distributed, memory, metrics
 from algorithm.container import (
     Channel,
     ContractError,
@@ -106,6 +106,7 @@ def run(paths: Paths) -> int:
         return _launch_workers(resource, procs)
     ctx = distributed.from_environ()
     device = distributed.init(ctx)
+    memory.reuse_freed_memory()  # each step reuses the last step's pages (see algorithm/memory.py)
     host = resource.current_host
     local_batch = hp.mini_batch_size // ctx.local_world_size
     if local_batch < 1:
@@ -149,10 +150,10 @@ def run(paths: Paths) -> int:
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=local_batch, collate_fn=CollateWithTargets(model.default_boxes),
         num_workers=workers, pin_memory=device.type == "cuda", drop_last=False)
-    model.to(device)
-    use_cuda = device.type == "cuda"
-    if use_cuda:
-        model = model.to(memory_format=torch.channels_last)
+    # Channels-last: tensor cores on GPUs, oneDNN's native layout on CPUs (an SSD300 step on
+    # one core: MobileNetV3 28% faster, VGG-16 7%, ResNet-50 10%).
+    model = model.to(device, memory_format=torch.channels_last)
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size: cuDNN picks the fastest kernels
     amp_dtype = amp.amp_dtype(hp.amp, device)
     if ctx.is_main:
@@ -213,9 +214,8 @@ def run(paths: Paths) -> int:
                 lr = _learning_rate(hp, epoch, iteration, steps_per_epoch)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images = images.to(device, non_blocking=True)
-                if use_cuda:
-                    images = images.contiguous(memory_format=torch.channels_last)
+                images = images.to(device, non_blocking=True).contiguous(
+                    memory_format=torch.channels_last)
                 targets = targets.to(device, non_blocking=True)
                 with amp.autocast(device, amp_dtype):
                     cls_logits, box_regression = ddp(images)
@@ -523,7 +523,8 @@ def _validate(model: torch.nn.Module, dataset: Any, hp: Hyperparameters, batch: 
     detections: List[np.ndarray] = []
     truths: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for images, boxes, labels, difficult in loader:
-        found = model.detect(images.to(device), nms_threshold=hp.nms_threshold)
+        images = images.to(device).contiguous(memory_format=torch.channels_last)
+        found = model.detect(images, nms_threshold=hp.nms_threshold)
         for i, det in enumerate(found):
             keep = labels[i] >= 0
             detections.append(det.cpu().numpy())
