@@ -4,10 +4,11 @@ glibc's malloc serves large blocks (above 128 KiB to 32 MiB, adjusted as it goes
 ``mmap`` and returns them with ``munmap`` when freed, and trims the top of its heap. PyTorch's
 CPU allocator is malloc, so every step of a training job (each activation, each gradient) maps
 fresh pages and the kernel zeroes them on first touch: an SSD300 VGG-16 step at batch 8 spent
-1.35 s of its 8.4 s in such page faults on one core. Two workers on one host also contend for
-that kernel work. ``reuse_freed_memory`` tells malloc to serve every block from its heap and
-never trim it, so that a step reuses the previous step's pages; the process then holds on to
-its peak (17% more resident memory in that job, which it reaches every step anyway).
+1.55 s of its 8.74 s in such page faults on one core (tests/benchmarks/cpu_step.py). Two workers
+on one host also contend for that kernel work. ``reuse_freed_memory`` tells malloc to serve every
+block from its heap and never trim it, so that a step reuses the previous step's pages; the
+process then holds on to its peak (2.88 GB instead of 2.46 GB in that job, which it reaches
+every step anyway).
 
 This is what the ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` environment variables
 do, set at run time with ``mallopt`` because a container starts the job with its own

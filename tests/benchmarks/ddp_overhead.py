@@ -4,7 +4,8 @@
         [--steps 40] [--repeat 3] [--modes one ddp ddp-noop independent]
 
 Each worker has one compute thread and trains the same fixed batch (8 random images, 2 boxes
-each) with SGD, so data loading and its variation are left out. Modes: ``one`` (one worker),
+each) with SGD, so data loading and its variation are left out; like the job, in channels-last
+and with freed memory reused (algorithm/memory.py). Modes: ``one`` (one worker),
 ``ddp`` (two workers, DDP over gloo, as the job), ``ddp-noop`` (the same with a communication
 hook that returns the gradients unreduced: DDP's cost without the all-reduce), ``independent``
 (two unconnected workers at once: the machine's own ceiling). Also times a gloo all-reduce of the
@@ -29,6 +30,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from algorithm import memory
 from algorithm.ssd import build_ssd, multibox_loss
 
 WARMUP = 2
@@ -37,8 +39,10 @@ WARMUP = 2
 def _worker(rank: int, mode: str, args: argparse.Namespace, port: int, queue) -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
+    memory.reuse_freed_memory()  # as the job does
     torch.manual_seed(0)
     model = build_ssd(args.network, 3, args.image_shape).train()
+    model = model.to(memory_format=torch.channels_last)
     step_model = model
     if mode.startswith("ddp"):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -52,7 +56,8 @@ def _worker(rank: int, mode: str, args: argparse.Namespace, port: int, queue) ->
             step_model.register_comm_hook(None, unreduced)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     generator = torch.Generator().manual_seed(rank)
-    images = torch.rand(8, 3, args.image_shape, args.image_shape, generator=generator)
+    images = torch.rand(8, 3, args.image_shape, args.image_shape, generator=generator).contiguous(
+        memory_format=torch.channels_last)
     boxes = torch.tensor([[[0.1, 0.1, 0.5, 0.6], [0.4, 0.3, 0.9, 0.8]]]).repeat(8, 1, 1)
     labels = torch.tensor([[0, 1]]).repeat(8, 1)
     times = []

@@ -80,15 +80,15 @@ def main() -> int:
         runs["one_worker"].append(throughput(1, 1, args, 29700 + 10 * r))
         runs["two_workers"].append(throughput(2, 1, args, 29800 + 10 * r))
         runs["two_independent_jobs"].append(throughput(1, 2, args, 29900 + 10 * r))
-        print(f"run {r + 1}: " + ", ".join(f"{name} {values[-1]:.1f}"
+        print(f"run {r + 1}: " + ", ".join(f"{name} {values[-1]:.2f}"
                                            for name, values in runs.items()) + " images/s",
               flush=True)
     median = {name: statistics.median(values) for name, values in runs.items()}
     ratio = median["two_workers"] / median["one_worker"]
     ceiling = median["two_independent_jobs"] / median["one_worker"]
-    print(f"median images/s: one worker {median['one_worker']:.1f}, two workers "
-          f"{median['two_workers']:.1f}, two independent jobs "
-          f"{median['two_independent_jobs']:.1f}\n"
+    print(f"median images/s: one worker {median['one_worker']:.2f}, two workers "
+          f"{median['two_workers']:.2f}, two independent jobs "
+          f"{median['two_independent_jobs']:.2f}\n"
           f"two workers / one: {ratio:.2f}x (goal >= 1.9x); the machine's ceiling (two "
           f"independent jobs / one): {ceiling:.2f}x")
     args.json.parent.mkdir(parents=True, exist_ok=True)
