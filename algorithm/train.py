@@ -106,7 +106,7 @@ def run(paths: Paths) -> int:
         return _launch_workers(resource, procs)
     ctx = distributed.from_environ()
     device = distributed.init(ctx)
-    memory.reuse_freed_memory()  # each step reuses the last step's pages (see algorithm/memory.py)
+    reusing = memory.reuse_freed_memory()  # each step reuses the last step's pages
     host = resource.current_host
     local_batch = hp.mini_batch_size // ctx.local_world_size
     if local_batch < 1:
@@ -122,6 +122,8 @@ def run(paths: Paths) -> int:
         log.info("hyperparameters: %s", json.dumps(hp.to_sagemaker()))
         log.info("hosts %s, %d process(es) per host, %s, local batch %d, seed %d",
                  resource.hosts, ctx.local_world_size, device, local_batch, seed)
+        if reusing:
+            log.info("host memory: malloc keeps freed memory for reuse (algorithm/memory.py)")
 
     # --- data
     train_set = _dataset(paths, channels["train"], hp, True, seed, ctx)
