@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from algorithm import memory
 from algorithm.ssd import build_ssd, multibox_loss
+from algorithm.train import _data_parallel
 
 WARMUP = 2
 
@@ -47,7 +48,7 @@ def _worker(rank: int, mode: str, args: argparse.Namespace, port: int, queue) ->
     if mode.startswith("ddp"):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=2)
-        step_model = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        step_model = _data_parallel(model, torch.device("cpu"))  # the job's DDP options
         if mode == "ddp-noop":
             def unreduced(state, bucket):
                 future = torch.futures.Future()
