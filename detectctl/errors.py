@@ -134,3 +134,21 @@ class DatasetRejectedError(DetectctlError):
     def __init__(self, message: str, *, problems: list[str], hint: str | None = None):
         super().__init__(message, hint=hint)
         self.problems = list(problems)
+
+
+class PretrainedWeightsError(DetectctlError):
+    """torchvision's ImageNet weights for the base network are not usable on this machine: not
+    in the torch hub cache and the download failed (offline, an HTTP error), the cache folder is
+    not writable, or the file's SHA-256 does not start with the hash in its name.
+
+    Exit 1, not 2: the hyperparameters are right (``use_pretrained_model=1`` is the default);
+    the machine lacks a file. The hint says where to put it, or ``use_pretrained_model=0``.
+    ``file_name``, ``folder`` (the cache folder) and ``url`` say which file, where, from where.
+    """
+
+    def __init__(self, message: str, *, file_name: str, folder: str, url: str,
+                 hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.file_name = file_name
+        self.folder = folder
+        self.url = url
