@@ -1,38 +1,202 @@
 """Inference handlers: the SageMaker PyTorch serving contract, in the built-in algorithm's format.
 
 ``model_fn`` loads the artifact; ``input_fn`` accepts ``image/jpeg``, ``image/png`` and
-``application/x-image`` bodies up to 6 MB; ``predict_fn`` resizes the image to the model's
+``application/x-image`` bodies up to 6 MB and reads the request's custom attributes;
+``predict_fn`` decodes the image (:func:`algorithm.images.load_image`), resizes it to the model's
 ``image_shape`` exactly as validation does in training and runs the detector; ``output_fn``
 answers ``{"prediction": [[class_id, score, xmin, ymin, xmax, ymax], ...]}`` with coordinates
 normalised to [0, 1], best first, as the built-in Object Detection algorithm does.
+
+The same functions serve behind SageMaker's PyTorch inference toolkit (TorchServe) and behind
+``algorithm/serve.py``, which adds dynamic batching through :meth:`Predictor.detect_batch`.
+
+Client mistakes raise :class:`RequestError` with an HTTP status. The toolkit reads a status only
+from its own error classes, so where ``sagemaker_inference`` is importable RequestError is a
+subclass of its ``GenericInferenceToolkitError`` and TorchServe answers that status, not 500.
+
+Score threshold and maximum detections: per model from the environment variables
+``DETECTCTL_SCORE_THRESHOLD`` and ``DETECTCTL_MAX_DETECTIONS``, per request from the
+``X-Amzn-SageMaker-Custom-Attributes`` header, e.g. ``threshold=0.3,max_detections=50``.
 """
 
 from __future__ import annotations
 
+import http
+import importlib
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
-from algorithm import artifact, memory
-from algorithm.data.augment import SSDAugmentation
+from algorithm import artifact, images, memory
 from algorithm.hyperparameters import Hyperparameters
 from algorithm.ssd import SSD
+from algorithm.ssd.postprocess import postprocess_detections
 
 CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
 ACCEPT_TYPES = ("application/json", "*/*")
 MAX_BODY_BYTES = 6 * 1024 * 1024
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+SCORE_THRESHOLD_VARIABLE = "DETECTCTL_SCORE_THRESHOLD"
+MAX_DETECTIONS_VARIABLE = "DETECTCTL_MAX_DETECTIONS"
+# The job's validation settings (SSD.detect's defaults), so an endpoint scores as training did.
+DEFAULT_SCORE_THRESHOLD = 0.01
+DEFAULT_MAX_DETECTIONS = 200
+MAX_DETECTIONS_LIMIT = 1000
 
 
-class RequestError(ValueError):
-    """The request cannot be served as sent (wrong content type, too large, not an image)."""
+def _toolkit_error() -> type:
+    """The SageMaker inference toolkit's error class that carries a status, when installed."""
+    try:  # imported by name: algorithm/ does not depend on the toolkit
+        return importlib.import_module("sagemaker_inference.errors").GenericInferenceToolkitError
+    except (ImportError, AttributeError):
+        return ValueError
+
+
+_ErrorBase: Any = _toolkit_error()
+
+
+class RequestError(_ErrorBase):  # type: ignore[misc, valid-type]
+    """The request cannot be served as sent; ``status`` is the HTTP status to answer.
+
+    Under SageMaker's inference toolkit this is a ``GenericInferenceToolkitError`` (status code,
+    message, reason phrase); elsewhere a ``ValueError``.
+    """
 
     def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
+        if _ErrorBase is ValueError:
+            super().__init__(message)
+        else:
+            super().__init__(status, message, http.HTTPStatus(status).phrase)
         self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class DetectionOptions:
+    """What a response holds: detections scoring above ``score_threshold``, at most
+    ``max_detections`` of them."""
+
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    max_detections: int = DEFAULT_MAX_DETECTIONS
+
+    @classmethod
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> DetectionOptions:
+        """The model's defaults from ``DETECTCTL_SCORE_THRESHOLD`` and
+        ``DETECTCTL_MAX_DETECTIONS``; ``ValueError`` naming the variable when one is bad."""
+        environ = os.environ if environ is None else environ
+        options = cls()
+        for name, key in ((SCORE_THRESHOLD_VARIABLE, "threshold"),
+                          (MAX_DETECTIONS_VARIABLE, "max_detections")):
+            if environ.get(name, "").strip():
+                try:
+                    options = options.with_attribute(key, environ[name])
+                except ValueError as exc:
+                    raise ValueError(f"environment variable {name}: {exc}") from None
+        return options
+
+    def with_attribute(self, key: str, value: str) -> DetectionOptions:
+        """These options with ``key`` (``threshold`` or ``max_detections``) set from text;
+        ``ValueError`` naming the key and value when the value is out of range."""
+        text = value.strip()
+        if key == "threshold":
+            try:
+                threshold = float(text)
+            except ValueError:
+                threshold = math.nan
+            if not 0.0 <= threshold < 1.0:
+                raise ValueError(f"threshold={text!r} must be a number in [0, 1)")
+            return DetectionOptions(threshold, self.max_detections)
+        try:
+            count = int(text)
+        except ValueError:
+            count = 0
+        if not 1 <= count <= MAX_DETECTIONS_LIMIT:
+            raise ValueError(f"max_detections={text!r} must be an integer from 1 to "
+                             f"{MAX_DETECTIONS_LIMIT}")
+        return DetectionOptions(self.score_threshold, count)
+
+
+ATTRIBUTES = ("threshold", "max_detections")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request: the image's bytes and the custom attributes it sets (``key: text``)."""
+
+    data: bytes
+    attributes: Dict[str, str]
+
+
+def parse_custom_attributes(header: Optional[str]) -> Dict[str, str]:
+    """The detection settings a ``X-Amzn-SageMaker-Custom-Attributes`` value sets.
+
+    Syntax: comma-separated ``name=value`` entries, e.g. ``threshold=0.3,max_detections=50``;
+    spaces around names and values are ignored. Names: ``threshold`` (a number in [0, 1)) and
+    ``max_detections`` (an integer from 1 to 1000). Other entries are ignored: the header is
+    shared with other uses (trace ids, say). A known name given twice or with a bad value is a
+    :class:`RequestError` (400) naming it.
+    """
+    found: Dict[str, str] = {}
+    check = DetectionOptions()
+    for entry in (header or "").split(","):
+        name, equals, value = entry.partition("=")
+        name = name.strip().lower()
+        if not equals or name not in ATTRIBUTES:
+            continue
+        if name in found:
+            raise RequestError(f"custom attribute {name} is given twice")
+        try:
+            check.with_attribute(name, value)
+        except ValueError as exc:
+            raise RequestError(f"custom attribute {exc}") from None
+        found[name] = value.strip()
+    return found
+
+
+def content_type_of(value: Optional[str]) -> str:
+    """The media type of a Content-Type header; 415 unless it is an image type we read."""
+    content_type = (value or "").split(";")[0].strip().lower()
+    if content_type not in CONTENT_TYPES:
+        shown = repr(value) if value else "missing"
+        raise RequestError(f"content type {shown} is not supported; send one of "
+                           f"{', '.join(CONTENT_TYPES)}", status=415)
+    return content_type
+
+
+def accept_type_of(value: Optional[str]) -> str:
+    """The media type to answer for an Accept header; 406 unless JSON (or anything) is."""
+    accepted = [part.split(";")[0].strip().lower() for part in (value or "").split(",")]
+    if not value or any(a in ACCEPT_TYPES or a == "application/*" for a in accepted):
+        return "application/json"
+    raise RequestError(f"accept type {value!r} is not supported; use application/json",
+                       status=406)
+
+
+def custom_attributes_of(context: Any) -> Optional[str]:
+    """The custom attributes header of the request a serving ``context`` describes.
+
+    ``context`` is TorchServe's (``context.request_processor[0].get_request_properties()``, the
+    request's headers), or the same interface from ``algorithm/serve.py``; None gives None.
+    """
+    processors = getattr(context, "request_processor", None)
+    if not processors:
+        return None
+    headers = processors[0].get_request_properties() or {}
+    wanted = CUSTOM_ATTRIBUTES_HEADER.lower()
+    for name, value in headers.items():
+        if str(name).lower() == wanted:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return None
 
 
 @dataclass
@@ -43,57 +207,80 @@ class Predictor:
     hyperparameters: Hyperparameters
     classes: List[str]
     device: torch.device
+    options: DetectionOptions = DetectionOptions()
 
-    def detect(self, data: bytes) -> np.ndarray:
-        """Detections of one encoded image: ndarray[K, 6] rows (class, score, x1, y1, x2, y2)."""
-        resize = SSDAugmentation(self.hyperparameters.image_shape, train=False)
-        empty = np.zeros((0, 4), np.float32)
+    def options_for(self, request: Request) -> DetectionOptions:
+        """The model's options with the request's custom attributes applied."""
+        options = self.options
+        for key, value in request.attributes.items():
+            options = options.with_attribute(key, value)
+        return options
+
+    def prepare(self, request: Request) -> torch.Tensor:
+        """The request's image as the model takes it: Tensor[3, S, S], RGB in [0, 1],
+        ``S = image_shape``, resized (stretched) exactly as validation does in training."""
+        size = self.hyperparameters.image_shape
         try:
-            pixels, _, _, _ = resize(data, empty, np.zeros(0, np.int64), np.zeros(0, bool),
-                                     key="the request body")
-        except ValueError as exc:
-            raise RequestError(f"the body is not a readable image: {exc}") from None
-        image = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float() / 255
-        image = image[None].to(self.device).contiguous(memory_format=torch.channels_last)
-        (detections,) = self.model.detect(image,
-                                          nms_threshold=self.hyperparameters.nms_threshold)
-        return detections.cpu().numpy()
+            image = images.load_image(request.data, shrink_to=(size, size))
+        except images.ImageError as exc:
+            raise RequestError(str(exc)) from None
+        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))  # [S, S, 3] uint8
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255)
+
+    def detect_batch(self, pixels: Sequence[torch.Tensor],
+                     options: Sequence[DetectionOptions]) -> List[np.ndarray]:
+        """Detections of prepared images in one forward pass: one ndarray[K, 6] per image,
+        rows (class_id, score, xmin, ymin, xmax, ymax) normalised, best first."""
+        batch = torch.stack(list(pixels)).to(self.device)  # [N, 3, S, S]
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            cls_logits, box_regression = self.model(batch)
+        results: List[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(pixels)
+        # Requests with the same options are post-processed together.
+        for setting in sorted(set(options), key=lambda o: (o.score_threshold, o.max_detections)):
+            index = [i for i, o in enumerate(options) if o == setting]
+            where = torch.tensor(index, device=cls_logits.device)
+            found = postprocess_detections(
+                cls_logits.index_select(0, where), box_regression.index_select(0, where),
+                self.model.anchors, score_threshold=setting.score_threshold,
+                nms_threshold=self.hyperparameters.nms_threshold,
+                max_detections=setting.max_detections)
+            for i, detections in zip(index, found):
+                results[i] = detections.cpu().numpy()
+        return results
 
 
 def model_fn(model_dir: str, context: Any = None) -> Predictor:
+    options = DetectionOptions.from_environ()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     memory.reuse_freed_memory()  # each request reuses the last one's pages
     model, hp, classes = artifact.load(Path(model_dir), device)
     # Channels-last: an SSD512 VGG-16 request on 2 CPU cores takes 25% less time.
     model = model.to(memory_format=torch.channels_last).eval()
-    return Predictor(model, hp, classes, device)
+    return Predictor(model, hp, classes, device, options)
 
 
 def input_fn(request_body: Any, request_content_type: Optional[str], context: Any = None
-             ) -> bytes:
-    content_type = (request_content_type or "").split(";")[0].strip().lower()
-    if content_type not in CONTENT_TYPES:
-        raise RequestError(f"content type {request_content_type!r} is not supported; send one of "
-                           f"{', '.join(CONTENT_TYPES)}", status=415)
+             ) -> Request:
+    content_type_of(request_content_type)
+    attributes = parse_custom_attributes(custom_attributes_of(context))
     if isinstance(request_body, str):
         raise RequestError("the body must be the image's bytes, not text")
-    data = bytes(request_body)
+    data = bytes(request_body or b"")
     if len(data) > MAX_BODY_BYTES:
-        raise RequestError(f"the image is {len(data)} bytes; the limit is {MAX_BODY_BYTES}",
+        raise RequestError(f"the body is {len(data)} bytes; the limit is {MAX_BODY_BYTES}",
                            status=413)
     if not data:
         raise RequestError("the body is empty; send an image")
-    return data
+    return Request(data, attributes)
 
 
-def predict_fn(input_data: bytes, model: Predictor, context: Any = None) -> np.ndarray:
-    return model.detect(input_data)
+def predict_fn(input_data: Request, model: Predictor, context: Any = None) -> np.ndarray:
+    options = model.options_for(input_data)
+    return model.detect_batch([model.prepare(input_data)], [options])[0]
 
 
 def output_fn(prediction: np.ndarray, accept: Optional[str], context: Any = None) -> str:
-    accept = (accept or "application/json").split(";")[0].strip().lower()
-    if accept not in ACCEPT_TYPES:
-        raise RequestError(f"accept type {accept!r} is not supported; use application/json",
-                           status=406)
+    accept_type_of(accept)
     rows = [[float(value) for value in row] for row in np.asarray(prediction).reshape(-1, 6)]
     return json.dumps({"prediction": rows})
