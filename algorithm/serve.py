@@ -78,12 +78,16 @@ OPTIONS = {
 }
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message: str, error: bool = False) -> None:
     """One line, with a UTC timestamp, on stdout (or stderr for errors), flushed."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     stream = sys.stderr if error else sys.stdout
-    stream.write(f"{stamp} {message}\n")
-    stream.flush()
+    with _LOG_LOCK:
+        stream.write(f"{stamp} {message}\n")
+        stream.flush()
 
 
 class Job:
@@ -321,7 +325,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _invoke(self) -> None:
         server = self.model_server
-        started = time.monotonic()
         try:
             length = self._admit()
         except Refusal as refusal:
@@ -330,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                          retry_after=refusal.retry_after)
             return
         try:
-            self._answer(*self._serve(length, started))
+            self._answer(*self._serve(length))
         finally:
             server.batcher.release()  # after the answer is sent: stop() waits for it
 
@@ -355,12 +358,12 @@ class _Handler(BaseHTTPRequestHandler):
                                "already; retry later", RETRY_AFTER_SECONDS)
         return length
 
-    def _serve(self, length: int, started: float) -> Tuple[int, Any]:
+    def _serve(self, length: int) -> Tuple[int, Any]:
         """(status, answer) of an admitted request: read, checked, decoded, batched."""
         server = self.model_server
         predictor = server.predictor
         assert predictor is not None
-        deadline = started + server.settings.timeout
+        deadline = self._started + server.settings.timeout
         queued = False
         try:
             body = self.rfile.read(length) if length else b""
@@ -386,6 +389,9 @@ class _Handler(BaseHTTPRequestHandler):
         except socket.timeout:
             self.close_connection = True
             return 408, {"error": "the body was not received in time"}
+        except ConnectionError:
+            self.close_connection = True
+            return 400, {"error": "the connection broke while the body was sent"}
         except Exception as exc:
             return 500, {"error": f"internal error: {type(exc).__name__}: {_one_line(exc)}"}
         finally:
@@ -408,8 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self.wfile.write(data)
         except OSError:
             self.close_connection = True  # the client left; nothing to answer
         method = getattr(self, "command", None) or "-"
