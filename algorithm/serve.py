@@ -295,7 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/ping":
-            if self.model_server.predictor is None:
+            if self.model_server.stopping:
+                self._answer(503, {"error": "the server is shutting down"})
+            elif self.model_server.predictor is None:
                 self._answer(503, {"error": "the model is loading"}, retry_after=5)
             else:
                 self._answer(200, {"status": "ready"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -280,6 +281,10 @@ def test_an_internal_error_is_a_500_without_traceback_and_the_worker_survives(se
 def test_stop_finishes_held_requests_and_refuses_new_connections(start_server):
     server = start_server()
     gate = Gate(server)
+    kept_alive = http.client.HTTPConnection("127.0.0.1", server.httpd.server_address[1],
+                                            timeout=10)
+    kept_alive.request("GET", "/ping")
+    assert kept_alive.getresponse().read() == b'{"status": "ready"}'
     held = _background(invoke, server.url, JPEG)
     assert gate.entered.acquire(timeout=10)
     stopping = _background(server.stop)
@@ -287,6 +292,12 @@ def test_stop_finishes_held_requests_and_refuses_new_connections(start_server):
     time.sleep(0.8)  # shutdown() returns within serve_forever's poll interval
     with pytest.raises(OSError):
         request(server.url, timeout=2)
+    for method, path in (("GET", "/ping"), ("POST", "/invocations")):
+        kept_alive.request(method, path, body=JPEG if method == "POST" else None,
+                           headers={"Content-Type": "image/jpeg"})
+        answer = kept_alive.getresponse()
+        assert (answer.status, answer.read()) == (503, b'{"error": "the server is shutting down"}')
+    kept_alive.close()
     assert "result" not in stopping
     gate.open.set()
     held["thread"].join(30)
