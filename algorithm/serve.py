@@ -93,10 +93,9 @@ def log(message: str, error: bool = False) -> None:
 class Job:
     """One prepared request on its way through the batcher."""
 
-    def __init__(self, pixels: Any, options: inference.DetectionOptions, deadline: float):
+    def __init__(self, pixels: Any, options: inference.DetectionOptions):
         self.pixels = pixels
         self.options = options
-        self.deadline = deadline
         self.result: Any = None
         self.error: Optional[BaseException] = None
         self.done = threading.Event()
@@ -376,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
             request = inference.input_fn(body, self.headers.get("Content-Type"), context)
             accept = self.headers.get("Accept")
             inference.accept_type_of(accept)
-            job = Job(predictor.prepare(request), predictor.options_for(request), deadline)
+            job = Job(predictor.prepare(request), predictor.options_for(request))
             server.batcher.put(job)
             queued = True
             if not job.done.wait(max(0.0, deadline - time.monotonic())):

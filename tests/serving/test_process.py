@@ -53,8 +53,8 @@ def test_flags_win_over_variables_which_win_over_defaults(tmp_path):
     assert settings_from(["--batch-size", "16"], environ) == Settings(
         model_dir="/env/model", batch_size=16, workers=2, timeout=2.5)
     assert settings_from(["--model-dir", "m", "--port", "0", "--batch-delay-ms", "0",
-                          "--queue-size", "3", "--host", "::1"], {}) == Settings(
-        model_dir="m", host="::1", port=0, batch_delay_ms=0, queue_size=3)
+                          "--queue-size", "3", "--host", "0.0.0.0"], {}) == Settings(
+        model_dir="m", host="0.0.0.0", port=0, batch_delay_ms=0, queue_size=3)
 
 
 def test_serve_takes_sagemakers_defaults():

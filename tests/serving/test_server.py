@@ -218,16 +218,16 @@ def test_requests_that_wait_together_run_as_one_forward_pass(start_server):
 def test_a_batch_waits_only_for_requests_being_received():
     batcher = Batcher(batch_size=4, delay=5.0, capacity=8)
     assert batcher.admit() and batcher.admit()
-    batcher.put(Job("a", None, 0))
+    batcher.put(Job("a", None))
     taken = _background(batcher.take)
     time.sleep(0.2)
     assert "result" not in taken  # the second admitted request is awaited
-    batcher.put(Job("b", None, 0))
+    batcher.put(Job("b", None))
     taken["thread"].join(5)
     assert [job.pixels for job in taken["result"]] == ["a", "b"]
     # With nothing else admitted, a lone request runs at once.
     assert batcher.admit()
-    batcher.put(Job("c", None, 0))
+    batcher.put(Job("c", None))
     started = time.monotonic()
     assert [job.pixels for job in batcher.take()] == ["c"]
     assert time.monotonic() - started < 1.0
