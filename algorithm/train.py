@@ -141,9 +141,12 @@ def run(paths: Paths) -> int:
             raise JobError(f"num_training_samples={hp.num_training_samples} but the train "
                            f"channel holds about {total} images; fix it or leave it unset")
     # --- model
-    weights = _pretrained_weights(paths, hp) if hp.use_pretrained_model else None
+    # A job that continues from a model (the `model` channel) takes all its weights from it.
+    starts_from_model = "model" in channels
+    weights = (_pretrained_weights(paths, hp)
+               if hp.use_pretrained_model and not starts_from_model else None)
     model = build_ssd(hp.base_network, hp.num_classes, hp.image_shape, weights)
-    if "model" in channels:
+    if starts_from_model:
         _start_from(model, paths.channel("model"), hp)
     _freeze(model, hp.freeze_layer_pattern)
     # The loader's workers match the default boxes to the ground truth on the CPU while the GPU
@@ -298,8 +301,26 @@ def _launch_workers(resource: Any, procs: int) -> int:
     log.info("launching %d worker(s) on %s: %s", procs, resource.current_host, " ".join(command))
     child = subprocess.Popen(command, env=env)
     # Forward a stop request so that the workers checkpoint before the instance goes away.
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    return child.wait()
+    signal.signal(signal.SIGTERM, lambda *_: _stop_workers(child))
+    code = child.wait()
+    # Workers that stopped on request exit 0, and so does torchrun then.
+    return code
+
+
+def _stop_workers(launcher: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to torchrun's workers, which checkpoint and exit 0 (torchrun then ends as they
+    did). Signalled itself, torchrun would end with a SignalException and its traceback; it gets
+    the signal only where its workers cannot be found (no /proc)."""
+    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
+    try:
+        workers = [int(pid) for pid in children.read_text().split()]
+    except (OSError, ValueError):
+        workers = []
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if not workers:
+        launcher.send_signal(signal.SIGTERM)
 
 
 def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -399,9 +420,9 @@ def _pretrained_weights(paths: Paths, hp: Hyperparameters) -> str:
     if not files:
         raise JobError(
             f"use_pretrained_model=1 needs torchvision's ImageNet weights for {hp.base_network} "
-            "in the `pretrained` channel (a .pth file); none was given. Provide it "
-            "(detectctl train --pretrained s3://...) or set use_pretrained_model=0 to train "
-            "from scratch.")
+            "in the `pretrained` channel (a .pth file); none was given. `detectctl train` "
+            "provides it (torchvision's file, or --pretrained); otherwise give that channel, "
+            "or set use_pretrained_model=0 to train from scratch.")
     if len(files) > 1:
         raise JobError(f"the `pretrained` channel holds {len(files)} weight files "
                        f"({', '.join(p.name for p in files)}); give exactly one")

@@ -10,6 +10,9 @@ The file is ``$DETECTCTL_CONFIG``, else ``$XDG_CONFIG_HOME/detectctl/config.toml
     bucket = "my-detectctl-bucket"      # else sagemaker-<region>-<account>
     inference_image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/detectctl-serve:1"
 
+    [defaults]
+    backend = "local"                   # or "sagemaker" (the default); else DETECTCTL_BACKEND
+
 Command-line options win over environment variables (``DETECTCTL_ROLE``, ``DETECTCTL_BUCKET``),
 which win over this file.
 """
@@ -18,24 +21,27 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from detectctl.errors import ConfigError
 
 KEYS = ("profile", "region", "role", "bucket", "inference_image")
+DEFAULTS_KEYS = ("backend",)
 
 
 @dataclass(frozen=True)
 class Config:
-    """The ``[aws]`` table of the configuration file (every key optional)."""
+    """The ``[aws]`` and ``[defaults]`` tables of the configuration file (every key
+    optional)."""
 
     profile: Optional[str] = None
     region: Optional[str] = None
     role: Optional[str] = None
     bucket: Optional[str] = None
     inference_image: Optional[str] = None
+    backend: Optional[str] = None
     path: Optional[Path] = None
 
 
@@ -65,15 +71,21 @@ def load(path: Optional[Path] = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = data.get("aws", {})
+    values = {}
+    for name, keys in (("aws", KEYS), ("defaults", DEFAULTS_KEYS)):
+        values.update(_table(path, data, name, keys))
+    return Config(path=path, **values)
+
+
+def _table(path: Path, data: dict, name: str, keys: tuple[str, ...]) -> dict[str, str]:
+    table = data.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [aws] must be a table")
-    unknown = sorted(set(table) - set(KEYS))
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    unknown = sorted(set(table) - set(keys))
     if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [aws]",
-                          hint="known keys: " + ", ".join(KEYS))
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [{name}]",
+                          hint="known keys: " + ", ".join(keys))
     bad = [key for key, value in table.items() if not isinstance(value, str)]
     if bad:
-        raise ConfigError(f"{path}: [aws] {bad[0]} must be a string")
-    return Config(path=path, **{f.name: table.get(f.name) for f in fields(Config)
-                                if f.name != "path"})
+        raise ConfigError(f"{path}: [{name}] {bad[0]} must be a string")
+    return dict(table)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from detectctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from detectctl.endpoints import Detection
+    from detectctl.detections import Detection
 
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),

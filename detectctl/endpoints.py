@@ -1,262 +1,110 @@
-"""Endpoints: deploy a trained SSD, list, describe, delete, and ask for detections.
+"""``Endpoint``: a handle on a model being served, the same whichever backend serves it.
 
-``deploy`` creates a model (the serving image + model.tar.gz, whose ``code/inference.py``
-implements the SageMaker PyTorch handlers), an endpoint config and the endpoint; deploying to an
-existing endpoint name swaps in a new config with UpdateEndpoint (no downtime). If the endpoint
-fails, what this deploy created is removed unless asked to keep it, and DescribeEndpoint's
-FailureReason is reported.
+    >>> endpoint = detectctl.Session().endpoint("my-detector")           # doctest: +SKIP
+    >>> for d in endpoint.predict("photo.jpg", threshold=0.5):           # doctest: +SKIP
+    ...     print(d.label, d.score, d.xmin, d.ymin, d.xmax, d.ymax)
 
-Requests and responses are those of the built-in algorithm: an image in, and
+Requests and responses are those of the built-in algorithm: an image in (JPEG or PNG), and
 ``{"prediction": [[class_id, score, xmin, ymin, xmax, ymax], ...]}`` out, coordinates in [0, 1].
+A backend subclass says how to describe, invoke and delete the endpoint.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Union
 
-from detectctl import costs, instances
-from detectctl.aws.requests import (
-    EndpointSpec,
-    endpoint_config_request,
-    endpoint_request,
-    model_request,
-    unique_name,
-    update_endpoint_request,
+from detectctl.detections import (
+    CONTENT_TYPES,
+    DEFAULT_CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    Detection,
+    parse_prediction,
 )
-from detectctl.display import html_table, timestamp
-from detectctl.errors import (
-    DetectctlError,
-    EndpointFailedError,
-    NotFoundError,
-    UsageError,
-    WaitTimeoutError,
-)
-
-if TYPE_CHECKING:
-    from detectctl.session import Session
-
-MAX_BODY_BYTES = 6 * 1024 * 1024
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
-IDLE_AFTER = timedelta(days=1)
-# The PyTorch inference images up to 2.6 serve with TorchServe; 2.6 is the last, and its
-# support under the framework images' policy ended on this date (docs/aws.md).
-TORCHSERVE_SUPPORT_ENDED = "2026-06-30"
+from detectctl.display import html_table
+from detectctl.errors import NotFoundError, UsageError
 
 
-@dataclass(frozen=True)
-class Detection:
-    """One detected object; box corners normalized to [0, 1]."""
+class Endpoint(ABC):
+    """An endpoint serving a detectctl model."""
 
-    class_id: int
-    score: float
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-    class_name: Optional[str] = None
+    #: ``sagemaker`` or ``local``
+    backend: str = ""
+    #: requests served over the last 24 hours, where the backend's listing counts them
+    invocations_24h: Optional[float] = None
 
-    @property
-    def label(self) -> str:
-        return self.class_name or f"class {self.class_id}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"class_id": self.class_id, "class_name": self.class_name, "score": self.score,
-                "box": [self.xmin, self.ymin, self.xmax, self.ymax]}
-
-
-def parse_prediction(body: bytes, *, threshold: float = 0.0,
-                     class_names: Optional[list[str]] = None) -> list[Detection]:
-    """Detections from the endpoint's JSON answer, best first, those below ``threshold`` left
-    out."""
-    try:
-        rows = json.loads(body)["prediction"]
-    except (ValueError, KeyError, TypeError):
-        raise DetectctlError("the endpoint's answer is not a detectctl prediction",
-                             hint="is the endpoint serving a detectctl model?") from None
-    found = []
-    for row in rows:
-        class_id, score, *box = row
-        if score < threshold:
-            continue
-        name = (class_names[int(class_id)]
-                if class_names and 0 <= int(class_id) < len(class_names) else None)
-        found.append(Detection(int(class_id), float(score), *map(float, box), class_name=name))
-    return sorted(found, key=lambda d: -d.score)
-
-
-@dataclass(frozen=True)
-class DeployPlan:
-    """What ``deploy`` will create; ``update`` when the endpoint exists already."""
-
-    spec: EndpointSpec
-    source: str
-    update: bool
-    default_image: bool
-
-    @property
-    def requests(self) -> dict[str, dict[str, Any]]:
-        last = update_endpoint_request if self.update else endpoint_request
-        return {"CreateModel": model_request(self.spec),
-                "CreateEndpointConfig": endpoint_config_request(self.spec),
-                ("UpdateEndpoint" if self.update else "CreateEndpoint"): last(self.spec)}
-
-    @property
-    def cost_per_hour(self) -> float:
-        return costs.hosting_per_hour(self.spec.instance_type, self.spec.instance_count)
-
-    def summary(self) -> list[tuple[str, str]]:
-        spec = self.spec
-        image = spec.image
-        if self.default_image:
-            image += (f" (TorchServe; AWS support ended {TORCHSERVE_SUPPORT_ENDED}: "
-                      "see docs/aws.md, or pass --image)")
-        return [
-            ("endpoint", spec.endpoint_name + (" (update, no downtime)" if self.update else "")),
-            ("model", spec.model_data),
-            ("instances", f"{spec.instance_count} x {spec.instance_type}"),
-            ("image", image),
-            ("cost", f"${self.cost_per_hour:,.3f}/hour while it runs "
-                     f"(about ${self.cost_per_hour * 24 * 30:,.0f}/month)"),
-        ]
-
-
-def model_data_for(session: Session, source: str) -> tuple[str, Optional[str]]:
-    """The model.tar.gz of ``source`` (an S3 URI, or a completed training job's artifact) and
-    the job's role, if it is a job."""
-    if source.startswith("s3://"):
-        if not source.endswith(".tar.gz"):
-            raise UsageError(f"{source} is not a model.tar.gz",
-                             hint="pass a training job name or an s3://.../model.tar.gz URI")
-        return source, None
-    job = session.training_job(source)
-    if job.status != "Completed":
-        raise UsageError(f"training job {source} is {job.status}, not Completed",
-                         hint=f"wait for it: detectctl jobs wait {source}")
-    artifact = job.model_artifact
-    if not artifact:
-        raise DetectctlError(f"training job {source} has no model artifact")
-    return artifact, job.description.get("RoleArn")
-
-
-def plan(session: Session, source: str, *, instance_type: str, instance_count: int = 1,
-         name: Optional[str] = None, image: Optional[str] = None,
-         tags: Optional[dict[str, str]] = None) -> DeployPlan:
-    """Resolve a deployment of ``source`` (a training job name or a model.tar.gz URI).
-
-    The role is the configured one, else the training job's.
-    """
-    instance = instances.get(instance_type)
-    if instance_count < 1:
-        raise UsageError(f"--count must be at least 1, got {instance_count}")
-    model_data, job_role = model_data_for(session, source)
-    if name is None:
-        name = source if not source.startswith("s3://") else unique_name("ssd")
-    chosen = image or session.config.inference_image
-    region = session.region
-    spec = EndpointSpec(
-        endpoint_name=name, model_name=unique_name(name), config_name=unique_name(name),
-        role=session.configured_role or job_role or session.role,
-        image=chosen or instances.inference_image(instance.name, region), region=region,
-        model_data=model_data, instance_type=instance.name, instance_count=instance_count,
-        tags=dict(tags or {}))
-    return DeployPlan(spec=spec, source=source, update=Endpoint(session, name).exists(),
-                      default_image=chosen is None)
-
-
-def deploy(session: Session, plan: DeployPlan, *, wait: bool = True, timeout: float = 1800,
-           poll: float = 30, keep_on_failure: bool = False) -> Endpoint:
-    """Create (or update) the endpoint; with ``wait``, until it is InService.
-
-    Raises ``EndpointFailedError`` with SageMaker's reason if it fails, after removing what
-    this call created (unless ``keep_on_failure``).
-    """
-    spec = plan.spec
-    aws = session.aws
-    endpoint = Endpoint(session, spec.endpoint_name)
-    previous = endpoint.description.get("EndpointConfigName") if plan.update else None
-    created: list[tuple[str, str]] = []
-    aws.call("sagemaker", "create_model", **model_request(spec))
-    created.append(("model", spec.model_name))
-    aws.call("sagemaker", "create_endpoint_config", **endpoint_config_request(spec))
-    created.append(("endpoint_config", spec.config_name))
-    if plan.update:
-        aws.call("sagemaker", "update_endpoint", **update_endpoint_request(spec))
-    else:
-        aws.call("sagemaker", "create_endpoint", **endpoint_request(spec))
-        created.append(("endpoint", spec.endpoint_name))
-    if not wait:
-        return endpoint
-    try:
-        aws.wait("sagemaker", "endpoint_in_service", timeout=timeout, delay=poll,
-                 EndpointName=spec.endpoint_name)
-    except WaitTimeoutError:
-        raise WaitTimeoutError(
-            f"endpoint {spec.endpoint_name} is not InService after {timeout:g} s; it is still "
-            "being created", hint=f"see `detectctl endpoints describe {spec.endpoint_name}`"
-        ) from None
-    described = endpoint.refresh()
-    if (described["EndpointStatus"] == "InService"
-            and described.get("EndpointConfigName") == spec.config_name):
-        if previous:
-            _delete_config(session, previous)
-        return endpoint
-    reason = described.get("FailureReason") or described["EndpointStatus"]
-    kept = "kept (--keep-on-failure)" if keep_on_failure else "removed"
-    if not keep_on_failure:
-        for kind, name in reversed(created):
-            aws.call("sagemaker", f"delete_{kind}", **{_NAME_KEYS[kind]: name})
-    action = "update" if plan.update else "deploy"
-    raise EndpointFailedError(
-        f"{action} of endpoint {spec.endpoint_name} failed: {reason}", reason=reason,
-        hint=f"what this {action} created was {kept}; the serving logs are in CloudWatch, "
-             f"/aws/sagemaker/Endpoints/{spec.endpoint_name}")
-
-
-_NAME_KEYS = {"model": "ModelName", "endpoint_config": "EndpointConfigName",
-              "endpoint": "EndpointName"}
-
-
-def _delete_config(session: Session, config_name: str) -> list[str]:
-    """Delete an endpoint config and its models; return what was deleted."""
-    aws = session.aws
-    try:
-        config = aws.call("sagemaker", "describe_endpoint_config", EndpointConfigName=config_name)
-    except NotFoundError:
-        return []
-    deleted = []
-    for variant in config.get("ProductionVariants", []):
-        try:
-            aws.call("sagemaker", "delete_model", ModelName=variant["ModelName"])
-            deleted.append(f"model {variant['ModelName']}")
-        except NotFoundError:
-            pass
-    aws.call("sagemaker", "delete_endpoint_config", EndpointConfigName=config_name)
-    return [f"endpoint config {config_name}", *deleted]
-
-
-class Endpoint:
-    """A SageMaker endpoint serving a detectctl model."""
-
-    def __init__(self, session: Session, name: str,
-                 description: Optional[dict[str, Any]] = None):
-        self.session = session
+    def __init__(self, name: str, description: Optional[dict[str, Any]] = None):
         self.name = name
         self._description = description
 
+    @abstractmethod
     def refresh(self) -> dict[str, Any]:
-        self._description = self.session.aws.call("sagemaker", "describe_endpoint",
-                                                  EndpointName=self.name)
-        self.__dict__.pop("config", None)
-        return self._description
+        """Describe the endpoint now (``EndpointStatus``, ...) and remember it."""
+
+    @abstractmethod
+    def invoke(self, body: bytes, content_type: str, *,
+               custom_attributes: Optional[str] = None) -> bytes:
+        """POST ``body`` to the endpoint; the raw answer."""
+
+    @abstractmethod
+    def delete(self) -> list[str]:
+        """Delete the endpoint and what serves it; return what was deleted."""
+
+    @abstractmethod
+    def summary(self) -> list[tuple[str, str]]:
+        """Label/value rows: what a person wants to see about the endpoint."""
+
+    @abstractmethod
+    def class_names(self) -> Optional[list[str]]:
+        """The names in the served model's ``classes.json``, or None when it has none."""
+
+    @property
+    @abstractmethod
+    def instance_type(self) -> str:
+        """What serves the model (``ml.c5.xlarge``, ``local``)."""
+
+    @property
+    @abstractmethod
+    def instance_count(self) -> int:
+        """How many instances (or local servers) serve it."""
+
+    @property
+    def cost_per_hour(self) -> Optional[float]:
+        """What it costs while it runs (None where nothing is billed)."""
+        return None
+
+    @property
+    def idle(self) -> bool:
+        """In service for a long time without a request (where the backend can tell)."""
+        return False
+
+    @property
+    def cli_options(self) -> str:
+        """What commands need to address this endpoint (`` --local`` for local ones)."""
+        return " --local" if self.backend == "local" else ""
 
     @property
     def description(self) -> dict[str, Any]:
         return self._description if self._description is not None else self.refresh()
+
+    def details(self) -> dict[str, Any]:
+        """Everything known about the endpoint, for ``--json``."""
+        return self.description
+
+    @property
+    def age(self) -> timedelta:
+        created = self.description["CreationTime"]
+        return datetime.now(timezone.utc) - created.astimezone(timezone.utc)
+
+    @property
+    def status(self) -> str:
+        return self.description["EndpointStatus"]
+
+    @property
+    def failure_reason(self) -> Optional[str]:
+        return self.description.get("FailureReason")
 
     def exists(self) -> bool:
         try:
@@ -265,51 +113,6 @@ class Endpoint:
             return False
         return True
 
-    @property
-    def status(self) -> str:
-        return self.description["EndpointStatus"]
-
-    @cached_property
-    def config(self) -> dict[str, Any]:
-        """DescribeEndpointConfig of the endpoint's current config."""
-        described = self.description
-        if "EndpointConfigName" not in described:  # a ListEndpoints summary
-            described = self.refresh()
-        return self.session.aws.call("sagemaker", "describe_endpoint_config",
-                                     EndpointConfigName=described["EndpointConfigName"])
-
-    @property
-    def instance_type(self) -> str:
-        return self.config["ProductionVariants"][0]["InstanceType"]
-
-    @property
-    def instance_count(self) -> int:
-        variants = self.description.get("ProductionVariants") or self.config["ProductionVariants"]
-        first = variants[0]
-        return int(first.get("CurrentInstanceCount") or first.get("InitialInstanceCount") or 1)
-
-    @property
-    def cost_per_hour(self) -> Optional[float]:
-        try:
-            return costs.hosting_per_hour(self.instance_type, self.instance_count)
-        except DetectctlError:
-            return None
-
-    @property
-    def age(self) -> timedelta:
-        created = self.description["CreationTime"]
-        return datetime.now(timezone.utc) - created.astimezone(timezone.utc)
-
-    def invoke(self, body: bytes, content_type: str) -> bytes:
-        """POST ``body`` to the endpoint; the raw answer."""
-        if len(body) > MAX_BODY_BYTES:
-            raise UsageError(f"the image is {len(body) / 2**20:.1f} MiB; SageMaker endpoints take "
-                             "at most 6 MiB", hint="resize or recompress it")
-        answer = self.session.aws.call(
-            "sagemaker-runtime", "invoke_endpoint", EndpointName=self.name,
-            ContentType=content_type, Accept="application/json", Body=body)
-        return answer["Body"].read()
-
     def predict(self, image: Union[bytes, str, Path], *, content_type: Optional[str] = None,
                 threshold: float = 0.0,
                 class_names: Optional[list[str]] = None) -> list[Detection]:
@@ -317,82 +120,21 @@ class Endpoint:
         if isinstance(image, (str, Path)):
             path = Path(image)
             content_type = content_type or CONTENT_TYPES.get(path.suffix.lower(),
-                                                             "application/x-image")
+                                                             DEFAULT_CONTENT_TYPE)
             try:
                 image = path.read_bytes()
             except OSError as exc:
                 raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-        body = self.invoke(image, content_type or "application/x-image")
+        if len(image) > MAX_BODY_BYTES:
+            raise UsageError(f"the image is {len(image) / 2**20:.1f} MiB; endpoints take at "
+                             "most 6 MiB", hint="resize or recompress it")
+        body = self.invoke(image, content_type or DEFAULT_CONTENT_TYPE)
         return parse_prediction(body, threshold=threshold, class_names=class_names)
-
-    def class_names(self) -> Optional[list[str]]:
-        """The names in the served model's ``classes.json``, or None when it has none (read
-        once per model archive, then cached: see :mod:`detectctl.class_names`)."""
-        from detectctl.class_names import for_endpoint
-
-        return for_endpoint(self)
-
-    def delete(self) -> list[str]:
-        """Delete the endpoint, its config and the config's models; return what was deleted."""
-        config = self.description.get("EndpointConfigName")
-        self.session.aws.call("sagemaker", "delete_endpoint", EndpointName=self.name)
-        deleted = [f"endpoint {self.name}"]
-        if config:
-            deleted += _delete_config(self.session, config)
-        return deleted
-
-    def summary(self) -> list[tuple[str, str]]:
-        d = self.description
-        rows = [("endpoint", self.name), ("status", self.status),
-                ("config", d.get("EndpointConfigName", "-"))]
-        try:
-            rows.append(("instances", f"{self.instance_count} x {self.instance_type}"))
-            rows.append(("model", ", ".join(v["ModelName"]
-                                            for v in self.config["ProductionVariants"])))
-        except NotFoundError:
-            pass
-        rows.append(("cost", f"{costs.money(self.cost_per_hour)}/hour"))
-        if d.get("CreationTime"):
-            rows.append(("created", timestamp(d["CreationTime"])))
-        if d.get("FailureReason"):
-            rows.append(("reason", d["FailureReason"]))
-        return rows
 
     def __repr__(self) -> str:
         status = self._description.get("EndpointStatus") if self._description else None
-        return f"Endpoint({self.name!r}, status={status!r})"
+        where = f", backend={self.backend!r}" if self.backend != "sagemaker" else ""
+        return f"Endpoint({self.name!r}, status={status!r}{where})"
 
     def _repr_html_(self) -> str:
         return html_table(self.summary())
-
-
-def list_endpoints(session: Session, limit: int = 100) -> list[Endpoint]:
-    """Endpoints, newest first."""
-    summaries = session.aws.paginate("sagemaker", "list_endpoints", "Endpoints", max_items=limit,
-                                     SortBy="CreationTime", SortOrder="Descending")
-    return [Endpoint(session, s["EndpointName"], description=s) for s in summaries]
-
-
-def invocations_last_day(session: Session, endpoints: list[Endpoint]) -> dict[str, float]:
-    """Invocations of each endpoint over the last 24 hours (CloudWatch, AllTraffic variant)."""
-    if not endpoints:
-        return {}
-    now = datetime.now(timezone.utc)
-    queries = [{
-        "Id": f"e{i}",
-        "MetricStat": {
-            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations",
-                       "Dimensions": [{"Name": "EndpointName", "Value": e.name},
-                                      {"Name": "VariantName", "Value": "AllTraffic"}]},
-            "Period": 86400, "Stat": "Sum"},
-    } for i, e in enumerate(endpoints)]
-    results = session.aws.call("cloudwatch", "get_metric_data", MetricDataQueries=queries,
-                               StartTime=now - IDLE_AFTER, EndTime=now)
-    sums = {r["Id"]: sum(r.get("Values", [])) for r in results.get("MetricDataResults", [])}
-    return {e.name: sums.get(f"e{i}", 0.0) for i, e in enumerate(endpoints)}
-
-
-def idle(endpoint: Endpoint, invocations: float) -> bool:
-    """In service for more than a day without a single invocation."""
-    return (endpoint.status == "InService" and endpoint.age > IDLE_AFTER
-            and invocations == 0)

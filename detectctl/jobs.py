@@ -1,44 +1,77 @@
-"""``TrainingJob``: a handle on a SageMaker training job (status, history, metrics, cost, logs).
+"""``TrainingJob``: a handle on a training job, the same whichever backend runs it.
 
     >>> job = detectctl.Session().training_job("ssd-vgg-16-2026-11-27-10-00-00-000")
     ... # doctest: +SKIP
     >>> job.status, job.metrics.get("validation:mAP")                        # doctest: +SKIP
     >>> for event in job.logs(follow=True): print(event.host, event.message)  # doctest: +SKIP
+
+A job's description has the shape of SageMaker's DescribeTrainingJob on every backend
+(``TrainingJobStatus``, ``SecondaryStatus``, ``FailureReason``, ``ResourceConfig``,
+``ModelArtifacts``, ``FinalMetricDataList``, ``SecondaryStatusTransitions``, times), so what is
+read from it is written once, here. A backend subclass says how to describe, stop, resume and
+delete the job and where its log streams are.
 """
 
 from __future__ import annotations
 
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl import costs
 from detectctl.display import html_table, timestamp
-from detectctl.errors import JobFailedError
+from detectctl.errors import JobFailedError, WaitTimeoutError
+from detectctl.logs import TERMINAL, JobLogs
 
 if TYPE_CHECKING:
-    from detectctl.logs import JobLogs
-    from detectctl.session import Session
+    from detectctl.logs import LogStreams
+    from detectctl.progress import TrainingProgress
 
-TERMINAL = ("Completed", "Failed", "Stopped")
 # A training job cannot run longer than 28 days; waiting longer makes no sense.
 LONGEST_WAIT_SECONDS = 28 * 24 * 3600
 
 
-class TrainingJob:
-    """A SageMaker training job. Attributes read the last description; ``refresh()`` updates it."""
+class TrainingJob(ABC):
+    """A training job. Attributes read the last description; ``refresh()`` updates it."""
 
-    def __init__(self, session: Session, name: str,
-                 description: Optional[dict[str, Any]] = None):
-        self.session = session
+    #: ``sagemaker`` or ``local``
+    backend: str = ""
+    #: how often following the job's logs polls for new lines
+    poll_seconds: float = 5.0
+
+    def __init__(self, name: str, description: Optional[dict[str, Any]] = None):
         self.name = name
         self._description = description
 
+    # --- what each backend provides ------------------------------------------------------
+
+    @abstractmethod
     def refresh(self) -> dict[str, Any]:
-        """DescribeTrainingJob, now."""
-        self._description = self.session.aws.call(
-            "sagemaker", "describe_training_job", TrainingJobName=self.name)
-        return self._description
+        """Describe the job now (and remember the description)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Ask the job to stop: it saves a checkpoint, then ends Stopped."""
+
+    @abstractmethod
+    def resume(self) -> TrainingJob:
+        """Continue a Stopped or Failed job from its last checkpoint; the job that does it."""
+
+    @abstractmethod
+    def check_delete(self) -> None:
+        """Raise a ``UsageError`` saying why the job cannot be deleted (now, or ever)."""
+
+    @abstractmethod
+    def delete(self) -> None:
+        """Remove what the job left behind (the local backend's job directory)."""
+
+    @abstractmethod
+    def log_streams(self) -> LogStreams:
+        """Where the job's log streams are."""
+
+    # --- the same on every backend --------------------------------------------------------
 
     @property
     def description(self) -> dict[str, Any]:
@@ -65,8 +98,15 @@ class TrainingJob:
         return int(self.description["ResourceConfig"]["InstanceCount"])
 
     @property
+    def hyperparameters(self) -> dict[str, str]:
+        """The hyperparameters the job was given (the framework's ``sagemaker_*`` left out)."""
+        return {k: v for k, v in self.description.get("HyperParameters", {}).items()
+                if not k.startswith("sagemaker_")}
+
+    @property
     def model_artifact(self) -> Optional[str]:
-        return self.description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+        """The model.tar.gz: an S3 URI on SageMaker, a path on this machine for local jobs."""
+        return self.description.get("ModelArtifacts", {}).get("S3ModelArtifacts") or None
 
     @property
     def billable_seconds(self) -> Optional[int]:
@@ -74,8 +114,9 @@ class TrainingJob:
 
     @property
     def cost(self) -> Optional[float]:
-        """What the job was billed, estimated from the list price; None while it runs."""
-        if self.billable_seconds is None:
+        """What the job was billed, estimated from the list price; None while it runs and for
+        local jobs."""
+        if self.billable_seconds is None or self.backend == "local":
             return None
         return costs.billed(self.instance_type, self.instance_count, self.billable_seconds)
 
@@ -95,32 +136,44 @@ class TrainingJob:
     def done(self) -> bool:
         return self.status in TERMINAL
 
-    def wait(self, timeout: float = LONGEST_WAIT_SECONDS, poll: float = 30) -> str:
+    @property
+    def cli_options(self) -> str:
+        """What commands need to address this job (`` --local`` for local jobs)."""
+        return " --local" if self.backend == "local" else ""
+
+    def wait(self, timeout: float = LONGEST_WAIT_SECONDS, poll: Optional[float] = None) -> str:
         """Wait until the job completes, fails or stops; return the status.
 
         Raises ``WaitTimeoutError`` after ``timeout`` seconds (the job keeps running).
         """
-        self.session.aws.wait("sagemaker", "training_job_completed_or_stopped",
-                              timeout=timeout, delay=poll, TrainingJobName=self.name)
-        return self.refresh()["TrainingJobStatus"]
-
-    def stop(self) -> None:
-        """Ask SageMaker to stop the job (it saves the model it has, then ends Stopped)."""
-        self.session.aws.call("sagemaker", "stop_training_job", TrainingJobName=self.name)
+        deadline = time.monotonic() + timeout
+        poll = poll or self.poll_seconds
+        while self.refresh()["TrainingJobStatus"] not in TERMINAL:
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(f"training job {self.name} is still "
+                                       f"{self.status} after {timeout:g} s")
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        return self.status
 
     def logs(self, *, follow: bool = False, hosts: Optional[list[str]] = None,
              since: Optional[datetime] = None,
-             on_wait: Optional[Callable[[str], None]] = None) -> JobLogs:
-        """The job's CloudWatch log events, every host merged in time order (an iterator).
+             on_wait: Optional[Callable[[str], None]] = None,
+             poll_seconds: Optional[float] = None) -> JobLogs:
+        """The job's log events, every host merged in time order (an iterator).
 
         With ``follow``, the iterator ends when the job ends; its ``status`` is then the job's.
         ``on_wait(status)`` is called on each poll while the job has no log stream yet.
         """
-        from detectctl.logs import JobLogs
-
-        return JobLogs(self.session.aws, self.name, hosts=hosts, since=since,
+        return JobLogs(self.log_streams(), self.name, hosts=hosts, since=since,
                        status=(lambda: self.refresh()["TrainingJobStatus"]) if follow else None,
-                       on_wait=on_wait)
+                       on_wait=on_wait, poll_seconds=poll_seconds or self.poll_seconds)
+
+    def progress(self) -> TrainingProgress:
+        """A tracker of the job's epochs, losses and validation mAP, fed with its log events
+        (see :mod:`detectctl.progress`)."""
+        from detectctl.progress import TrainingProgress
+
+        return TrainingProgress.for_job(self)
 
     def raise_for_status(self) -> None:
         """Raise ``JobFailedError`` if the job ended Failed or Stopped."""
@@ -129,7 +182,7 @@ class TrainingJob:
             message = f"training job {self.name} {self.status.lower()}"
             raise JobFailedError(f"{message}: {reason}" if reason else message,
                                  status=self.status, reason=reason,
-                                 hint=f"see `detectctl logs {self.name}`")
+                                 hint=f"see `detectctl logs {self.name}{self.cli_options}`")
 
     def summary(self) -> list[tuple[str, str]]:
         """Label/value rows: what a person wants to see about the job."""
@@ -142,7 +195,7 @@ class TrainingJob:
                            ("ended", "TrainingEndTime")):
             if d.get(key):
                 rows.append((label, timestamp(d[key])))
-        if self.billable_seconds is not None:
+        if self.billable_seconds is not None and self.cost is not None:
             rows.append(("billable", f"{self.billable_seconds} s per instance, about "
                                      f"{costs.money(self.cost)}"))
         if self.failure_reason:
@@ -155,20 +208,9 @@ class TrainingJob:
 
     def __repr__(self) -> str:
         status = self._description.get("TrainingJobStatus") if self._description else None
-        return f"TrainingJob({self.name!r}, status={status!r})"
+        where = f", backend={self.backend!r}" if self.backend != "sagemaker" else ""
+        return f"TrainingJob({self.name!r}, status={status!r}{where})"
 
     def _repr_html_(self) -> str:
         return html_table(self.summary())
 
-
-def list_jobs(session: Session, *, status: Optional[str] = None,
-              name_contains: Optional[str] = None, limit: int = 20) -> list[TrainingJob]:
-    """The most recent training jobs, newest first, described by their list summaries."""
-    request: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
-    if status:
-        request["StatusEquals"] = status
-    if name_contains:
-        request["NameContains"] = name_contains
-    summaries = session.aws.paginate("sagemaker", "list_training_jobs", "TrainingJobSummaries",
-                                     max_items=limit, **request)
-    return [TrainingJob(session, s["TrainingJobName"], description=s) for s in summaries]

@@ -1,17 +1,19 @@
-"""A training job's CloudWatch logs: every host's stream merged in time order.
+"""A training job's log: every host's stream merged in time order, whichever backend ran it.
 
-SageMaker writes one stream per host and container start in ``/aws/sagemaker/TrainingJobs``,
-named ``<job>/algo-<N>-<epoch seconds>``. :class:`JobLogs` is an iterator of :class:`LogEvent`:
+A backend gives the streams through a :class:`LogStreams` source: SageMaker's are CloudWatch
+streams (:mod:`detectctl.sagemaker.logs`), the local backend's are files
+(:mod:`detectctl.local.logs`). Streams are named ``<job>/algo-<N>-<start seconds>``, one per host
+and start of the job. :class:`JobLogs` is an iterator of :class:`LogEvent` that
 
-- it lists the job's streams with the DescribeLogStreams paginator (50 a page) on every poll,
-  so hosts that start late are picked up;
-- it reads each stream with GetLogEvents from its own forward token, until the token stops
-  changing (CloudWatch's "no more for now");
-- it yields what each poll gathered in timestamp order, ties kept per host;
-- when following, it asks the job's status *before* each poll; the first poll after the job
-  has ended drains what is left, and the iterator stops with ``status`` set;
-- throttling is retried by botocore (adaptive mode); if it still gets through, the poll
-  interval doubles up to a minute.
+- lists the job's streams on every poll, so hosts that start late (or a resumed job's new
+  streams) are picked up;
+- reads each stream from its own position (a token the source defines) until it has no more
+  for now;
+- yields what each poll gathered in timestamp order, ties kept per host, hosts in number order;
+- when following, asks the job's status *before* each poll; the first poll after the job has
+  ended drains what is left, and the iterator stops with ``status`` set;
+- when the source is throttled (``ThrottlingError``), doubles the poll interval up to a minute
+  and repeats the poll without losing or repeating lines.
 """
 
 from __future__ import annotations
@@ -20,15 +22,11 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from datetime import datetime, timezone
+from typing import Any, Optional, Protocol
 
-from detectctl.errors import NotFoundError, ThrottlingError, UsageError
+from detectctl.errors import ThrottlingError
 
-if TYPE_CHECKING:
-    from detectctl.aws import Aws
-
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
 POLL_SECONDS = 5.0
 MAX_POLL_SECONDS = 60.0
@@ -50,8 +48,21 @@ class LogEvent:
         return datetime.fromtimestamp(self.timestamp / 1000, tz=timezone.utc)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.time.isoformat(timespec="milliseconds"), "host": self.host,
-                "stream": self.stream, "message": self.message}
+        """The JSON form (``--json``): ``{"host", "time", "message"}``."""
+        return {"host": self.host, "time": self.time.isoformat(timespec="milliseconds"),
+                "message": self.message}
+
+
+class LogStreams(Protocol):
+    """Where a backend keeps a job's log streams."""
+
+    def streams(self, job: str) -> list[str]:
+        """The job's stream names (``<job>/algo-N-<start>``), every one of them."""
+
+    def read(self, stream: str, token: Optional[str], since_ms: Optional[int]
+             ) -> tuple[list[LogEvent], Optional[str]]:
+        """Every event after ``token`` (from the start when None), and the token to continue
+        from; events before ``since_ms`` are left out."""
 
 
 def host_of(stream: str, job: str) -> str:
@@ -66,21 +77,6 @@ def host_number(host: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def parse_since(text: str, now: Optional[datetime] = None) -> datetime:
-    """``10m``, ``2h``, ``1d``, ``90s`` ago, or an ISO 8601 time (UTC when it has no zone)."""
-    now = now or datetime.now(timezone.utc)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return now - timedelta(**{unit: float(match.group(1))})
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"--since {text!r}: expected a duration like 10m, 2h, 1d or an ISO "
-                         "time like 2026-11-27T10:00") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
 class JobLogs:
     """Iterate over a training job's log events (see the module's description).
 
@@ -88,13 +84,13 @@ class JobLogs:
     until it ends. ``sleep`` and ``poll_seconds`` are there for tests and impatient people.
     """
 
-    def __init__(self, aws: Aws, job: str, *, hosts: Optional[list[str]] = None,
+    def __init__(self, source: LogStreams, job: str, *, hosts: Optional[list[str]] = None,
                  since: Optional[datetime] = None,
                  status: Optional[Callable[[], str]] = None,
                  poll_seconds: float = POLL_SECONDS,
                  sleep: Callable[[float], None] = time.sleep,
                  on_wait: Optional[Callable[[str], None]] = None):
-        self.aws = aws
+        self.source = source
         self.job = job
         self.hosts = set(hosts or ())
         self.since_ms = int(since.timestamp() * 1000) if since else None
@@ -107,35 +103,11 @@ class JobLogs:
         self.stream_count = 0
 
     def streams(self) -> list[str]:
-        """The job's stream names (every page), only the chosen hosts'."""
-        try:
-            names = [s["logStreamName"] for s in self.aws.paginate(
-                "logs", "describe_log_streams", "logStreams",
-                logGroupName=LOG_GROUP, logStreamNamePrefix=self.job + "/")]
-        except NotFoundError:
-            return []
+        """The job's stream names, only the chosen hosts'."""
+        names = self.source.streams(self.job)
         if self.hosts:
             names = [n for n in names if host_of(n, self.job) in self.hosts]
         return names
-
-    def _read(self, stream: str, token: Optional[str]) -> tuple[list[LogEvent], Optional[str]]:
-        host = host_of(stream, self.job)
-        events = []
-        while True:
-            request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream,
-                                       "startFromHead": True}
-            # The same startTime with every token: the token continues that query.
-            if self.since_ms is not None:
-                request["startTime"] = self.since_ms
-            if token:
-                request["nextToken"] = token
-            page = self.aws.call("logs", "get_log_events", **request)
-            events += [LogEvent(e["timestamp"], host, stream, e["message"].rstrip("\n"))
-                       for e in page.get("events", [])]
-            new = page.get("nextForwardToken")
-            if not new or new == token:
-                return events, token
-            token = new
 
     def poll(self) -> list[LogEvent]:
         """Everything new in every stream since the last poll, in time order.
@@ -146,7 +118,8 @@ class JobLogs:
         batch: list[LogEvent] = []
         tokens = {}
         for stream in self.streams():
-            events, tokens[stream] = self._read(stream, self._tokens.get(stream))
+            events, tokens[stream] = self.source.read(stream, self._tokens.get(stream),
+                                                      self.since_ms)
             batch += events
         self._tokens.update((k, v) for k, v in tokens.items() if v)
         self.stream_count = len(tokens)

@@ -24,6 +24,7 @@ from typing import BinaryIO, Callable, Optional
 from detectctl.errors import PretrainedWeightsError, UsageError
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
+KEY_PREFIX = "detectctl/weights"  # where SageMaker jobs' weights go in the bucket
 BASE_URL_ENV = "DETECTCTL_WEIGHTS_URL"  # a mirror (or a test server) holding the same file names
 
 # Base network -> (file name, URL): the ImageNet weights torchvision's own detection builders
@@ -117,7 +118,7 @@ def weights_key(sha256: str, file_name: str) -> str:
         raise ValueError(f"sha256={sha256!r} is not a SHA-256 hex digest")
     if not file_name or "/" in file_name:
         raise ValueError(f"file_name={file_name!r} must be a plain file name")
-    return f"detectctl/weights/{sha256}/{file_name}"
+    return f"{KEY_PREFIX}/{sha256}/{file_name}"
 
 
 def hash_prefix(file_name: str) -> str:

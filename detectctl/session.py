@@ -1,12 +1,23 @@
-"""``Session``: the AWS account, region, execution role and bucket that detectctl works in.
+"""``Session``: where detectctl works: a backend (SageMaker or this machine), and for SageMaker
+the AWS account, region, execution role and bucket.
 
     >>> import detectctl
-    >>> session = detectctl.Session(region="us-east-1")        # doctest: +SKIP
-    >>> job = session.train(instance_type="ml.g5.xlarge", train="s3://bucket/voc/train.rec",
-    ...                     hyperparameters={"num_classes": 20})  # doctest: +SKIP
-    >>> job.wait()                                               # doctest: +SKIP
+    >>> session = detectctl.Session(backend="local")                     # doctest: +SKIP
+    >>> job = session.train(train="data/train.rec", hyperparameters={"num_classes": 3})
+    ... # doctest: +SKIP
+    >>> job.wait()                                                       # doctest: +SKIP
 
-Region and credentials resolve as the AWS CLI resolves them. The execution role comes from the
+    >>> session = detectctl.Session(region="us-east-1")                  # doctest: +SKIP
+    >>> job = session.train(instance_type="ml.g5.xlarge", train="s3://bucket/voc/train.rec",
+    ...                     hyperparameters={"num_classes": 20})        # doctest: +SKIP
+
+The backend is the ``backend`` argument, then ``DETECTCTL_BACKEND``, then ``backend`` under
+``[defaults]`` in the configuration file, then SageMaker. Training on instance type ``local``
+always runs on this machine, whatever the session's backend.
+
+Region and credentials resolve as the AWS CLI resolves them: the argument, then
+``AWS_PROFILE`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the configuration file, then
+the profile. The execution role comes from the
 ``role`` argument, then ``DETECTCTL_ROLE``, then the configuration file, then the notebook this
 runs in (a SageMaker notebook instance or Studio). The bucket is the configured one or the
 SageMaker convention ``sagemaker-<region>-<account>``.
@@ -22,12 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl import config as config_file
-from detectctl.errors import ConfigError, DetectctlError, NotFoundError
+from detectctl.backend import BACKENDS, LOCAL, LOCAL_INSTANCE, SAGEMAKER, refuse
+from detectctl.errors import ConfigError, DetectctlError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from detectctl.aws import Aws
+    from detectctl.backend import Backend, Plan
     from detectctl.endpoints import Endpoint
     from detectctl.jobs import TrainingJob
+    from detectctl.training import TrainingRequest
+
+BACKEND_VARIABLE = "DETECTCTL_BACKEND"
 
 # SageMaker notebook instances and Studio describe themselves in this file.
 NOTEBOOK_METADATA = Path("/opt/ml/metadata/resource-metadata.json")
@@ -37,22 +53,81 @@ ROLE_HINT = ("pass --role ARN, set DETECTCTL_ROLE, or put role = \"ARN\" under [
              "(docs/aws.md, 'Execution role')")
 
 
-class Session:
-    """The AWS account, region, role and bucket detectctl works in. Nothing is called until
-    something needs it."""
+def backend_name(given: Optional[str], config: config_file.Config) -> str:
+    """The backend to use: ``given``, else ``DETECTCTL_BACKEND``, else the configuration
+    file's, else SageMaker."""
+    for name, source in ((given, "--backend"), (os.environ.get(BACKEND_VARIABLE),
+                                                   BACKEND_VARIABLE),
+                         (config.backend, f"backend in {config.path}")):
+        if name:
+            if name not in BACKENDS:
+                raise ConfigError(f"{source}: unknown backend {name!r}",
+                                  hint="one of " + ", ".join(BACKENDS))
+            return name
+    return SAGEMAKER
 
-    def __init__(self, *, profile: Optional[str] = None, region: Optional[str] = None,
-                 role: Optional[str] = None, bucket: Optional[str] = None,
-                 config: Optional[config_file.Config] = None):
+
+class Session:
+    """Where detectctl works: a backend, and for SageMaker the AWS account, region, role and
+    bucket. Nothing is called until something needs it."""
+
+    def __init__(self, backend: Optional[str] = None, *, profile: Optional[str] = None,
+                 region: Optional[str] = None, role: Optional[str] = None,
+                 bucket: Optional[str] = None, config: Optional[config_file.Config] = None):
         self.config = config if config is not None else config_file.load()
-        self.profile = profile or self.config.profile
-        self._region = region or self.config.region
+        self.backend_name = backend_name(backend, self.config)
+        if self.backend_name == LOCAL:
+            refuse(LOCAL, {"--profile": profile, "--region": region, "--role": role,
+                           "--bucket": bucket})
+        self._backends: dict[str, Backend] = {}
+        #: called with (bytes done, bytes in all) while pretrained weights download
+        self.on_download: Optional[Callable[[int, Optional[int]], None]] = None
+        environ = os.environ
+        self.profile = profile or environ.get("AWS_PROFILE") or self.config.profile
+        self._region = (region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+                        or self.config.region)
         self._role = role or os.environ.get("DETECTCTL_ROLE") or self.config.role
         self._bucket = bucket or os.environ.get("DETECTCTL_BUCKET") or self.config.bucket
 
     def __repr__(self) -> str:
+        if self.backend_name == LOCAL:
+            return "Session(backend='local')"
         region = self._region or "(profile's region)"
         return f"Session(profile={self.profile!r}, region={region!r})"
+
+    # --- backends --------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The session's backend."""
+        return self.get_backend(self.backend_name)
+
+    def get_backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            if name == LOCAL:
+                from detectctl.local.backend import LocalBackend
+
+                self._backends[name] = LocalBackend(on_download=self._download_progress)
+            else:
+                from detectctl.sagemaker.backend import SageMakerBackend
+
+                self._backends[name] = SageMakerBackend(self)
+        return self._backends[name]
+
+    def _download_progress(self, done: int, total: Optional[int]) -> None:
+        if self.on_download is not None:
+            self.on_download(done, total)
+
+    def backend_for(self, instance_type: str) -> Backend:
+        """The backend that runs ``instance_type``: this machine for ``local``."""
+        if instance_type == LOCAL_INSTANCE:
+            return self.get_backend(LOCAL)
+        if self.backend_name == LOCAL:
+            raise UsageError(f"instance type {instance_type!r} on the local backend",
+                             hint="the local backend runs instance type local; use a "
+                                  "SageMaker session (--backend sagemaker) for "
+                                  f"{instance_type}")
+        return self.backend
 
     @cached_property
     def aws(self) -> Aws:
@@ -145,37 +220,69 @@ class Session:
                           "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
         return bucket
 
-    def training_job(self, name: str) -> TrainingJob:
-        """A handle on an existing training job."""
-        from detectctl.jobs import TrainingJob
+    # --- training ----------------------------------------------------------------------------
 
-        return TrainingJob(self, name)
+    def training_request(self, **options: Any) -> TrainingRequest:
+        """Check a job's options (see :func:`detectctl.training.training_request`); the
+        instance type defaults to ``local`` on the local backend."""
+        from detectctl.training import training_request
 
-    def training_jobs(self, **filters: Any) -> list[TrainingJob]:
-        """Recent training jobs, newest first (see :func:`detectctl.jobs.list_jobs`)."""
-        from detectctl.jobs import list_jobs
+        if self.backend_name == LOCAL:
+            options.setdefault("instance_type", LOCAL_INSTANCE)
+        elif "instance_type" not in options:
+            raise UsageError("instance_type is required on SageMaker",
+                             hint="e.g. ml.g5.xlarge; `detectctl instances --gpu` lists them")
+        return training_request(**options)
 
-        return list_jobs(self, **filters)
+    def plan(self, *, offline: bool = False, **options: Any) -> Plan:
+        """Resolve a training job on the backend for its instance type, without starting it;
+        ``offline`` (a dry run) reads nothing remote."""
+        request = self.training_request(**options)
+        return self.backend_for(request.instance_type).plan(request, offline=offline)
+
+    def launch(self, plan: Plan,
+               confirm: Callable[[str], bool] = lambda question: True) -> TrainingJob:
+        """Start a planned job; ``confirm`` is asked before anything is created."""
+        return self.get_backend(plan.backend).launch(plan, confirm)
 
     def train(self, **options: Any) -> TrainingJob:
-        """Launch a training job (see :func:`detectctl.training.plan` for the options)."""
-        from detectctl.training import launch, plan
+        """Launch a training job (see :func:`detectctl.training.training_request` for the
+        options); the job runs on when this returns: ``job.wait()`` waits for it."""
+        return self.launch(self.plan(**options))
 
-        return launch(self, plan(self, **options))
+    def training_job(self, name: str) -> TrainingJob:
+        """A handle on an existing training job."""
+        return self.backend.training_job(name)
+
+    def training_jobs(self, **filters: Any) -> list[TrainingJob]:
+        """Recent training jobs, newest first (``status``, ``name_contains``, ``limit``)."""
+        return self.backend.training_jobs(**filters)
+
+    # --- serving -----------------------------------------------------------------------------
 
     def endpoint(self, name: str) -> Endpoint:
         """A handle on an existing endpoint."""
-        from detectctl.endpoints import Endpoint
-
-        return Endpoint(self, name)
+        return self.backend.endpoint(name)
 
     def endpoints(self) -> list[Endpoint]:
-        from detectctl.endpoints import list_endpoints
+        return self.backend.endpoints()
 
-        return list_endpoints(self)
+    def plan_deployment(self, source: Any, **options: Any) -> Plan:
+        """Resolve serving ``source`` (a :class:`TrainingJob`, a job's name or a model archive)
+        on the backend for ``instance_type``."""
+        if self.backend_name == LOCAL:
+            options.setdefault("instance_type", LOCAL_INSTANCE)
+        elif "instance_type" not in options:
+            raise UsageError("instance_type is required on SageMaker",
+                             hint="e.g. ml.c5.xlarge; `detectctl instances` lists them")
+        backend = self.backend_for(options["instance_type"])
+        return backend.plan_deployment(getattr(source, "name", source), **options)
 
-    def deploy(self, source: str, **options: Any) -> Endpoint:
-        """Deploy a job's model or a model.tar.gz (see :func:`detectctl.endpoints.plan`)."""
-        from detectctl.endpoints import deploy, plan
+    def launch_deployment(self, plan: Plan, **options: Any) -> Endpoint:
+        return self.get_backend(plan.backend).launch_deployment(plan, **options)
 
-        return deploy(self, plan(self, source, **options))
+    def deploy(self, source: Any, **options: Any) -> Endpoint:
+        """Serve a job's model or a model archive; the endpoint once it answers."""
+        launch = {k: options.pop(k) for k in ("wait", "timeout", "keep_on_failure")
+                  if k in options}
+        return self.launch_deployment(self.plan_deployment(source, **options), **launch)

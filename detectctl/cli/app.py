@@ -24,19 +24,20 @@ COMMANDS = {
                   "List the instance types detectctl offers for training and hosting."),
     "doctor": ("detectctl.cli.doctor:doctor", "Check credentials, region, execution role, "
                                               "bucket and (with --instance) the quota."),
-    "train": ("detectctl.cli.train:train", "Launch an SSD training job on SageMaker."),
+    "train": ("detectctl.cli.train:train", "Launch an SSD training job on SageMaker, or on "
+                                           "this machine with --instance local."),
     "logs": ("detectctl.cli.logs:logs",
-             "Print a training job's CloudWatch logs, every host merged in time order."),
-    "deploy": ("detectctl.cli.deploy:deploy", "Deploy a model to a SageMaker endpoint "
-                                              "(CreateModel, CreateEndpointConfig, "
-                                              "CreateEndpoint)."),
+             "Print a training job's logs, every host merged in time order."),
+    "deploy": ("detectctl.cli.deploy:deploy", "Deploy a model to an endpoint on SageMaker, or "
+                                              "on this machine with --instance local."),
     "predict": ("detectctl.cli.predict:predict", "Send images to an endpoint and show what it "
                                                  "detects (coordinates in [0, 1])."),
     "hyperparameters": ("detectctl.cli.hyperparameters:app",
                         "Show the training hyperparameters, or validate a file of them."),
     "dataset": ("detectctl.cli.dataset:app",
                 "Convert, validate, describe, preview and synthesise detection datasets."),
-    "jobs": ("detectctl.cli.jobs:app", "List, inspect, stop, wait for or attach to training jobs."),
+    "jobs": ("detectctl.cli.jobs:app", "List, inspect, stop, wait for, attach to, resume or "
+                                       "delete training jobs."),
     "evaluate": ("detectctl.cli.evaluate:evaluate", "Compute mAP and per-class AP of "
                                                     "predictions, as the training job computes "
                                                     "validation:mAP."),

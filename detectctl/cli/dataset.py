@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from detectctl import formats
 from detectctl.cli import options, output
 from detectctl.cli.upload import upload
 
@@ -18,8 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-READ_FORMATS = "recordio, sagemaker-json, manifest, voc, coco"
-WRITE_FORMATS = "recordio, sagemaker-json, manifest"
+READ_FORMATS = ", ".join(formats.READ_FORMATS)
+WRITE_FORMATS = ", ".join(formats.TRAINING_FORMATS)
 
 Format = Annotated[Optional[str], typer.Option(
     "--format", "-f", help=f"Dataset format: {READ_FORMATS} (default: guessed).",

@@ -11,10 +11,11 @@ from detectctl.cli.session import Role, confirm, open_session, print_fields
 
 def deploy(
     source: Annotated[str, typer.Argument(
-        help="A training job name, or the S3 URI of a model.tar.gz.", show_default=False)],
+        help="A training job name, or a model.tar.gz (an S3 URI; a local path with --instance "
+             "local).", show_default=False)],
     instance: Annotated[str, typer.Option(
-        "--instance", help="CPU or GPU instance type, e.g. ml.c5.xlarge.",
-        show_default=False, metavar="TYPE")],
+        "--instance", help="CPU or GPU instance type, e.g. ml.c5.xlarge, or `local` to serve "
+                           "on this machine.", show_default=False, metavar="TYPE")],
     count: Annotated[int, typer.Option("--count", help="Number of instances.", metavar="N")] = 1,
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Endpoint name [default: the job name]; an existing endpoint is "
@@ -38,35 +39,40 @@ def deploy(
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
-    """Deploy a model to a SageMaker endpoint (CreateModel, CreateEndpointConfig, CreateEndpoint).
+    """Deploy a model to an endpoint on SageMaker, or on this machine with --instance local.
 
-    Shows the cost per hour and asks first. If the endpoint fails, prints SageMaker's reason and
-    removes what this command created (unless --keep-on-failure).
+    On SageMaker (CreateModel, CreateEndpointConfig, CreateEndpoint), shows the cost per hour
+    and asks first. If the endpoint fails, prints the reason and removes what this command
+    created (unless --keep-on-failure).
     """
-    from detectctl import endpoints
-    from detectctl.training import parse_seconds
+    from detectctl.durations import parse_seconds
 
     limit = parse_seconds(timeout, "--timeout")
-    session = open_session(profile, region, role)
-    plan = endpoints.plan(session, source, instance_type=instance, instance_count=count,
-                          name=name, image=image)
+    local = instance == "local"
+    session = open_session(profile, region, role, backend="local" if local else None)
+    options = {"instance_type": instance, "name": name}
+    if count != 1:
+        options["instance_count"] = count
+    if image:
+        options["image"] = image
+    plan = session.plan_deployment(source, **options)
     if dry_run:
-        output.print_json(plan.requests)
+        output.print_json(plan.to_dict())
         return
-    print_fields(plan.summary(), err=True)
-    verb = "Update" if plan.update else "Create"
-    if not confirm(f"{verb} endpoint {plan.spec.endpoint_name}?", yes):
-        raise typer.Abort()
+    if plan.confirm:
+        print_fields(plan.summary(), err=True)
+        if not confirm(plan.question, yes):
+            raise typer.Abort()
     if wait:
-        sys.stderr.write(f"waiting for {plan.spec.endpoint_name} to be InService "
-                         "(usually 5-10 minutes)...\n")
-    endpoint = endpoints.deploy(session, plan, wait=wait, timeout=limit,
-                                keep_on_failure=keep_on_failure)
+        sys.stderr.write(f"waiting for {plan.name} to be InService ({plan.wait_hint})...\n")
+    endpoint = session.launch_deployment(plan, wait=wait, timeout=limit,
+                                         keep_on_failure=keep_on_failure)
     status = endpoint.refresh()["EndpointStatus"]
     if json:
         output.print_json({"endpoint": endpoint.name, "status": status,
-                           "cost_per_hour": plan.cost_per_hour})
+                           "cost_per_hour": endpoint.cost_per_hour})
         return
+    o = endpoint.cli_options
     sys.stdout.write(f"endpoint {endpoint.name}: {status}\n"
-                     f"  predict:  detectctl predict {endpoint.name} IMAGE...\n"
-                     f"  delete:   detectctl endpoints delete {endpoint.name}\n")
+                     f"  predict:  detectctl predict {endpoint.name}{o} IMAGE...\n"
+                     f"  delete:   detectctl endpoints delete {endpoint.name}{o}\n")

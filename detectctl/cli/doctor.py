@@ -29,7 +29,7 @@ def doctor(
 
     Exits 1 when a check fails.
     """
-    from detectctl import doctor as checks
+    from detectctl.sagemaker import doctor as checks
 
     results = checks.run(open_session(profile, region, role, bucket), instance_type=instance,
                          count=count, spot=spot)

@@ -21,24 +21,22 @@ def _age(seconds: float) -> str:
 @app.command("list")
 def list_endpoints(
     json: options.Json = False,
+    backend: options.Backend = None,
+    local: options.Local = False,
     profile: options.Profile = None,
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
     """Endpoints with status, instances, age and cost per hour; flags those idle for a day."""
     from detectctl import costs
-    from detectctl import endpoints as sdk
 
-    session = open_session(profile, region)
-    found = sdk.list_endpoints(session)
-    calls = sdk.invocations_last_day(session, found)
+    found = open_session(profile, region, backend=backend, local=local).endpoints()
     rows = []
     for e in found:
-        flag = "idle 24h+" if sdk.idle(e, calls[e.name]) else ""
         rows.append({"endpoint": e.name, "status": e.status, "instance": e.instance_type,
                      "count": e.instance_count, "age": _age(e.age.total_seconds()),
-                     "cost_per_hour": e.cost_per_hour, "invocations_24h": calls[e.name],
-                     "flag": flag})
+                     "cost_per_hour": e.cost_per_hour, "invocations_24h": e.invocations_24h,
+                     "flag": "idle 24h+" if e.idle else ""})
     if json:
         output.print_json(rows)
         return
@@ -53,15 +51,17 @@ def list_endpoints(
 def describe(
     name: Name,
     json: options.Json = False,
+    backend: options.Backend = None,
+    local: options.Local = False,
     profile: options.Profile = None,
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
     """Status, instances, model, cost per hour and any failure reason."""
-    endpoint = open_session(profile, region).endpoint(name)
+    endpoint = open_session(profile, region, backend=backend, local=local).endpoint(name)
     endpoint.refresh()
     if json:
-        output.print_json({"endpoint": endpoint.description, "config": endpoint.config})
+        output.print_json(endpoint.details())
         return
     print_fields(endpoint.summary())
 
@@ -70,12 +70,14 @@ def describe(
 def delete(
     name: Name,
     yes: options.Yes = False,
+    backend: options.Backend = None,
+    local: options.Local = False,
     profile: options.Profile = None,
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
-    """Delete an endpoint, its endpoint config and its model."""
-    endpoint = open_session(profile, region).endpoint(name)
+    """Delete an endpoint and what serves it (on SageMaker: its endpoint config and model)."""
+    endpoint = open_session(profile, region, backend=backend, local=local).endpoint(name)
     endpoint.refresh()
     if not confirm(f"Delete endpoint {name}, its config and its model?", yes):
         raise typer.Abort()

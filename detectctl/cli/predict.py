@@ -50,12 +50,14 @@ def predict(
         "--draw", help="Write each image with its boxes and labels into this directory.",
         show_default=False, metavar="DIR")] = None,
     json: options.Json = False,
+    backend: options.Backend = None,
+    local: options.Local = False,
     profile: options.Profile = None,
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
     """Send images to an endpoint and show what it detects (coordinates in [0, 1])."""
-    target = open_session(profile, region).endpoint(endpoint)
+    target = open_session(profile, region, backend=backend, local=local).endpoint(endpoint)
     names = _class_names(classes)
     if names is None:
         names = _model_class_names(target)

@@ -1,5 +1,6 @@
-"""What the AWS commands share: the role and bucket options, the session, confirmation, and
-label/value summaries. Imports only typer at start-up, so `--help` stays fast.
+"""What the commands share: the role and bucket options, the session (backend, AWS profile and
+region), confirmation, and label/value summaries. Imports only typer at start-up, so `--help`
+stays fast.
 
 The AWS command modules do without ``from __future__ import annotations``: typer would have to
 evaluate every string annotation when it builds the command tree, on every start-up.
@@ -22,11 +23,18 @@ Bucket = Annotated[Optional[str], typer.Option(
                      "file, or sagemaker-REGION-ACCOUNT).", metavar="NAME")]
 
 
-def open_session(profile: Optional[str], region: Optional[str], role: Optional[str] = None,
-                 bucket: Optional[str] = None) -> "Session":
+def open_session(profile: Optional[str] = None, region: Optional[str] = None,
+                 role: Optional[str] = None, bucket: Optional[str] = None, *,
+                 backend: Optional[str] = None, local: bool = False) -> "Session":
+    """The session for a command: ``--backend`` / ``--local`` (else the default backend)."""
+    from detectctl.errors import UsageError
     from detectctl.session import Session
 
-    return Session(profile=profile, region=region, role=role, bucket=bucket)
+    if local:
+        if backend not in (None, "local"):
+            raise UsageError(f"--local and --backend {backend} contradict each other")
+        backend = "local"
+    return Session(backend, profile=profile, region=region, role=role, bucket=bucket)
 
 
 def confirm(question: str, yes: bool) -> bool:

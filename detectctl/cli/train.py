@@ -1,4 +1,5 @@
-"""`detectctl train`: launch an SSD training job on SageMaker, after showing what it will cost."""
+"""`detectctl train`: launch an SSD training job on SageMaker (after showing what it will cost) or
+on this machine (`--instance local`), then follow it."""
 
 import sys
 from pathlib import Path
@@ -9,103 +10,7 @@ import typer
 from detectctl.cli import options, output
 from detectctl.cli.session import Bucket, Role, confirm, open_session, print_fields
 
-# Option name -> training.plan() argument; a --config preset uses the option names.
-PLAN_ARGUMENTS = {
-    "instance": "instance_type", "count": "instance_count", "train": "train",
-    "validation": "validation", "format": "data_format", "label_attribute": "label_attribute",
-    "pretrained": "pretrained", "model": "model", "name": "name", "input_mode": "input_mode",
-    "spot": "spot", "max_run": "max_run_seconds", "max_wait": "max_wait_seconds",
-    "checkpoint_s3": "checkpoint_s3", "vpc_subnets": "subnets",
-    "security_groups": "security_groups", "network_isolation": "network_isolation",
-    "encrypt_inter_container": "encrypt_inter_container", "volume_size": "volume_size_gb",
-    "tags": "tags", "image": "image", "classes": "classes",
-}
-
-
 LOCAL = "local"
-
-
-def _train_locally(values: dict[str, Any], *, source: Optional[str], unsupported: list[str],
-                   train: Optional[str], validation: Optional[str], data_format: Optional[str],
-                   pretrained: Optional[str], model: Optional[str], name: Optional[str],
-                   count: int, json: bool) -> None:
-    """`--instance local`: the same job in processes on this machine (the local backend)."""
-    import time
-
-    from detectctl.errors import DetectctlError, UsageError
-    from detectctl.hyperparameters import validate
-    from detectctl.local import training as local
-
-    if unsupported:
-        raise UsageError(f"{unsupported[0]} does not apply to --instance local")
-    if train is None:
-        raise UsageError("missing --train", hint="the local path of the training data")
-    hp = validate(values, source=source)
-    name = name or f"ssd-{hp.base_network}-{time.strftime('%Y%m%d-%H%M%S')}"
-    width = len(f"algo-{count}")
-
-    def show(host: str, line: str) -> None:
-        if not json:
-            prefix = f"{host:<{width}} | " if count > 1 else ""
-            sys.stdout.write(f"{prefix}{line}\n")
-            sys.stdout.flush()
-
-    sys.stderr.write(f"training {name} locally on {count} host(s); Ctrl-C stops it "
-                     "after a checkpoint\n")
-    result = local.train(name=name, train=train, validation=validation,
-                         hyperparameters=hp.to_sagemaker(), data_format=data_format,
-                         pretrained=pretrained, model=model, hosts=count, on_line=show)
-    if json:
-        output.print_json({"job": result.name, "status": result.status,
-                           "seconds": round(result.seconds, 1),
-                           "failure_reason": result.failure_reason,
-                           "model": str(result.model_archive) if result.status == "Completed"
-                           else None, "directory": str(result.directory)})
-    elif result.status == "Completed":
-        sys.stdout.write(
-            f"training job {result.name} completed in {result.seconds:.0f} s\n"
-            f"  model:  {result.model_archive}\n"
-            f"  logs:   {result.directory / 'logs'}\n")
-    if result.status == "Failed":
-        raise DetectctlError(f"training job {result.name} failed: {result.failure_reason}")
-    if result.status == "Stopped":
-        raise DetectctlError(f"training job {result.name} was stopped; its checkpoint is in "
-                             f"{result.directory / 'hosts' / 'algo-1' / 'checkpoints'}")
-
-
-def _split(values: Optional[list[str]]) -> Optional[list[str]]:
-    """Repeated and comma-separated values as one list."""
-    if values is None:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def plan_arguments(given: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
-    """training.plan() arguments: the preset's values, overridden by the options given."""
-    from detectctl.errors import UsageError
-    from detectctl.training import parse_key_values, parse_seconds
-
-    values = {key.replace("-", "_"): value for key, value in preset.items()
-              if key != "hyperparameters"}
-    unknown = sorted(set(values) - set(PLAN_ARGUMENTS))
-    if unknown:
-        raise UsageError(f"--config: unknown key {unknown[0]!r}",
-                         hint="keys: hyperparameters, " + ", ".join(sorted(PLAN_ARGUMENTS)))
-    values.update({key: value for key, value in given.items() if value is not None})
-    for key in ("max_run", "max_wait"):
-        if isinstance(values.get(key), str):
-            values[key] = parse_seconds(values[key], "--" + key.replace("_", "-"))
-    if isinstance(values.get("tags"), list):
-        values["tags"] = parse_key_values(_split(values["tags"]) or [], "--tags")
-    for key in ("vpc_subnets", "security_groups"):
-        if isinstance(values.get(key), str):
-            values[key] = _split([values[key]])
-    for required in ("instance", "train"):
-        if values.get(required) is None:
-            raise UsageError(f"missing --{required}",
-                             hint="pass it, or set it in the --config file")
-    return {PLAN_ARGUMENTS[key]: value for key, value in values.items()}
-
 
 def train(
     instance: Annotated[Optional[str], typer.Option(
@@ -116,27 +21,31 @@ def train(
         "--count", help="Number of instances [default: 1].",
         show_default=False, metavar="N")] = None,
     train_uri: Annotated[Optional[str], typer.Option(
-        "--train", help="S3 URI of the training data (.rec, .manifest, or a prefix holding "
-                        "images/ and annotations/).", show_default=False, metavar="URI")] = None,
+        "--train", help="The training data: an S3 URI (.rec, .manifest, or a prefix holding "
+                        "images/ and annotations/), a local path with --instance local.",
+        show_default=False, metavar="URI")] = None,
     validation: Annotated[Optional[str], typer.Option(
-        "--validation", help="S3 URI of the validation data, same format.",
+        "--validation", help="The validation data, same format and place.",
         show_default=False, metavar="URI")] = None,
     data_format: Annotated[Optional[str], typer.Option(
-        "--format", help="recordio, image or manifest [default: from the URI].",
+        "--format", help="recordio, sagemaker-json (alias image) or manifest "
+                         "[default: from the name or what is there].",
         show_default=False, metavar="FORMAT")] = None,
     label_attribute: Annotated[Optional[str], typer.Option(
         "--label-attribute", help="Label attribute of an augmented manifest "
                                   "[default: bounding-box].",
         show_default=False, metavar="NAME")] = None,
     pretrained: Annotated[Optional[str], typer.Option(
-        "--pretrained", help="S3 URI of base-network weights (the `pretrained` channel).",
+        "--pretrained", help="Base-network weights (the `pretrained` channel) [default with "
+                             "use_pretrained_model=1: torchvision's ImageNet file, cached or "
+                             "downloaded].",
         show_default=False, metavar="URI")] = None,
     model: Annotated[Optional[str], typer.Option(
-        "--model", help="S3 URI of a model.tar.gz to continue from (incremental training).",
+        "--model", help="A model.tar.gz to continue from (incremental training).",
         show_default=False, metavar="URI")] = None,
     classes: Annotated[Optional[str], typer.Option(
-        "--classes", help="S3 URI of the classes.json the job gets as its `classes` channel "
-                          "[default: the one `detectctl dataset upload` put beside --train].",
+        "--classes", help="The classes.json the job gets as its `classes` channel [default: "
+                          "the one beside --train, where `detectctl dataset upload` puts it].",
         show_default=False, metavar="URI")] = None,
     hp: Annotated[Optional[list[str]], typer.Option(
         "--hp", help="Hyperparameter KEY=VALUE (repeatable); see `detectctl hyperparameters`.",
@@ -187,80 +96,116 @@ def train(
     bucket: Bucket = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the CreateTrainingJob request as JSON; call nothing.")] = False,
-    wait: Annotated[bool, typer.Option(
-        "--wait/--no-wait", help="Follow the job's logs until it ends.")] = False,
+    wait: Annotated[Optional[bool], typer.Option(
+        "--wait/--no-wait", help="Follow the job until it ends [default: --wait for local "
+                                 "jobs, --no-wait on SageMaker].", show_default=False)] = None,
+    verbose: options.Verbose = False,
     yes: options.Yes = False,
     json: options.Json = False,
     profile: options.Profile = None,
     region: options.Region = None,
     debug: options.Debug = False,
 ) -> None:
-    """Launch an SSD training job on SageMaker.
+    """Launch an SSD training job on SageMaker, or on this machine with --instance local.
 
-    Checks the hyperparameters first (exit 2 naming the bad one), shows the instances, data,
-    image and the cost bound (price x instances x --max-run) and asks before launching.
-    Multi-GPU and multi-instance jobs run torch.distributed. The job keeps running when this
-    command ends; Ctrl-C during --wait only detaches.
+    Checks the hyperparameters first (exit 2 naming the bad one). On SageMaker, shows the
+    instances, data, image and the cost bound (price x instances x --max-run) and asks before
+    launching; multi-GPU and multi-instance jobs run torch.distributed. A local job runs
+    --count local hosts under a supervisor of its own. Either way the job keeps running when
+    this command ends; Ctrl-C while following only detaches.
     """
     from detectctl import training
+    from detectctl.keyvalues import parse_key_values, split_list
 
     preset = training.load_job_file(config) if config else {}
-    values = {**preset.get("hyperparameters", {}),
-              **training.parse_key_values(hp or [], "--hp")}
+    values = {**preset.get("hyperparameters", {}), **parse_key_values(hp or [], "--hp")}
     source = str(config) if config and not hp else None
-    if (instance or preset.get("instance")) == LOCAL:
-        aws_only = {"--spot": spot, "--max-wait": max_wait, "--max-run": max_run,
-                    "--checkpoint-s3": checkpoint_s3, "--vpc-subnets": vpc_subnets,
-                    "--security-groups": security_groups,
-                    "--network-isolation": network_isolation,
-                    "--encrypt-inter-container": encrypt_inter_container,
-                    "--volume-size": volume_size, "--tags": tags, "--image": image,
-                    "--input-mode": input_mode, "--classes": classes, "--dry-run": dry_run}
-        _train_locally(
-            values, source=source,
-            unsupported=[k for k, v in aws_only.items() if v not in (None, False)],
-            train=train_uri or preset.get("train"),
-            validation=validation or preset.get("validation"),
-            data_format=data_format or preset.get("format"),
-            pretrained=pretrained or preset.get("pretrained"),
-            model=model or preset.get("model"), name=name or preset.get("name"),
-            count=count or preset.get("count") or 1, json=json)
-        return
     given = {
         "instance": instance, "count": count, "train": train_uri, "validation": validation,
         "format": data_format, "label_attribute": label_attribute, "pretrained": pretrained,
         "model": model, "name": name, "input_mode": input_mode, "spot": spot,
         "max_run": max_run, "max_wait": max_wait, "checkpoint_s3": checkpoint_s3,
-        "vpc_subnets": _split(vpc_subnets), "security_groups": _split(security_groups),
+        "vpc_subnets": split_list(vpc_subnets), "security_groups": split_list(security_groups),
         "network_isolation": network_isolation,
         "encrypt_inter_container": encrypt_inter_container, "volume_size": volume_size,
         "tags": tags, "image": image, "classes": classes,
     }
-    session = open_session(profile, region, role, bucket)
-    plan = training.plan(session, hyperparameters=values, hyperparameter_source=source,
-                         offline=dry_run, **plan_arguments(given, preset))
+    arguments = training.preset_arguments(given, preset)
+    local = arguments["instance_type"] == LOCAL
+    session = open_session(profile, region, role, bucket, backend=LOCAL if local else None)
+    if local:
+        from detectctl.backend import refuse
+
+        refuse(LOCAL, {"--yes": yes})
+    session.on_download = _download_bar()
+    plan = session.plan(offline=dry_run, hyperparameters=values, hyperparameter_source=source,
+                        **arguments)
     if dry_run:
-        output.print_json(plan.request)
-        if plan.placeholders:
-            sys.stderr.write("note: " + ", ".join(plan.placeholders) + " stand for values "
-                             "resolved at launch (pass --role and --bucket to fix them)\n")
+        output.print_json(plan.to_dict())
         for note in plan.notes:
             sys.stderr.write(f"note: {note}\n")
         return
-    print_fields(plan.summary(), err=True)
-    if not confirm("Launch this training job?", yes):
-        raise typer.Abort()
-    job = training.launch(session, plan, confirm=lambda question: confirm(question, yes))
-    if json:
-        output.print_json({"job": job.name, "request": plan.request})
+    if plan.confirm:
+        print_fields(plan.summary(), err=True)
+        if not confirm("Launch this training job?", yes):
+            raise typer.Abort()
+    job = session.launch(plan, confirm=lambda question: confirm(question, yes))
+    follow_job = local if wait is None else wait
+    if json and not follow_job:
+        output.print_json({"job": job.name, "backend": job.backend, "status": job.status,
+                           "request": plan.to_dict()})
+    elif follow_job:
+        sys.stderr.write(f"started training job {job.name}"
+                         f"{' on this machine' if local else ''}; Ctrl-C detaches from it\n")
     else:
-        sys.stdout.write(
-            f"started training job {job.name}\n"
-            f"  follow its logs:  detectctl logs {job.name} --follow\n"
-            f"  status:           detectctl jobs describe {job.name}\n"
-            f"  stop it:          detectctl jobs stop {job.name}\n"
-            f"  when it is done:  detectctl deploy {job.name} --instance ml.c5.xlarge\n")
-    if wait:
-        from detectctl.cli.logs import follow
+        _next_steps(job)
+    if follow_job:
+        from detectctl.cli.follow import follow
 
-        follow(job, json=json)
+        follow(job, json=json, verbose=verbose)
+        if not json:
+            _result(job)
+
+
+def _next_steps(job: Any) -> None:
+    o = job.cli_options
+    deploy = "--instance local" if job.backend == LOCAL else "--instance ml.c5.xlarge"
+    sys.stdout.write(
+        f"started training job {job.name}\n"
+        f"  follow it:        detectctl jobs attach {job.name}{o}\n"
+        f"  its logs:         detectctl logs {job.name}{o} --follow\n"
+        f"  status:           detectctl jobs describe {job.name}{o}\n"
+        f"  stop it:          detectctl jobs stop {job.name}{o}\n"
+        f"  when it is done:  detectctl deploy {job.name} {deploy}\n")
+
+
+def _result(job: Any) -> None:
+    """What a finished job left: its validation mAP and model."""
+    score = job.metrics.get("validation:mAP")
+    line = f"training job {job.name} completed"
+    if score is not None:
+        line += f": validation mAP {score:.4f}"
+    sys.stdout.write(f"{line}\n  model:  {job.model_artifact}\n")
+
+
+def _download_bar() -> Any:
+    """A progress bar on stderr for a download of pretrained weights."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: Optional[int]) -> None:
+        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+        from detectctl.cli.output import stderr
+
+        if "progress" not in state:
+            progress = Progress(*Progress.get_default_columns(), DownloadColumn(),
+                                TransferSpeedColumn(), console=stderr(), transient=True)
+            progress.start()
+            state["progress"] = progress
+            state["task"] = progress.add_task("pretrained weights", total=total)
+        progress = state["progress"]
+        progress.update(state["task"], completed=done, total=total)
+        if total is not None and done >= total:
+            progress.stop()
+
+    return update

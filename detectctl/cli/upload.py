@@ -10,8 +10,8 @@ from detectctl.cli import options, output
 from detectctl.cli.session import open_session
 
 if TYPE_CHECKING:
+    from detectctl.sagemaker.uploads import UploadPlan
     from detectctl.session import Session
-    from detectctl.uploads import UploadPlan
 
 
 def upload(
@@ -44,7 +44,7 @@ def upload(
     of its images, uploaded with it. Objects already there with the same content are skipped,
     so an interrupted upload, run again, sends only what is missing.
     """
-    from detectctl import uploads
+    from detectctl.sagemaker import uploads
 
     if not no_validate:
         uploads.check_dataset(path)
@@ -89,7 +89,7 @@ def _upload_with_progress(session: "Session", plan: "UploadPlan", *, sse: Option
         TransferSpeedColumn,
     )
 
-    from detectctl import uploads
+    from detectctl.sagemaker import uploads
 
     total = len(plan.items)
     columns = (BarColumn(), DownloadColumn(), TextColumn("{task.fields[files]} files"),

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from detectctl import formats
 from detectctl.datasets.readers import WRITE_FORMATS, open_dataset
 from detectctl.errors import DetectctlError, UsageError
 
@@ -48,7 +49,7 @@ def part_output(output: str, format: str, part: str) -> str:
     """Where one part goes: OUT itself, or ``train/`` and ``validation/`` beside it."""
     if part == "all":
         return output
-    if format == "sagemaker-json":
+    if format == formats.SAGEMAKER_JSON:
         return os.path.join(output, part)
     return os.path.join(os.path.dirname(output) or ".", part, os.path.basename(output))
 
@@ -77,9 +78,8 @@ def convert(source: str, output: str, *, to: str, source_format: Optional[str] =
     from algorithm.data.sample import FormatError, open_image
     from detectctl.datasets.writers import open_writer
 
-    if to not in WRITE_FORMATS:
-        raise UsageError(f"cannot write {to!r}", hint=f"--to: one of {', '.join(WRITE_FORMATS)}")
-    if to == "recordio" and not output.endswith(".rec"):
+    to = formats.normalize(to, "--to", WRITE_FORMATS)
+    if to == formats.RECORDIO and not output.endswith(".rec"):
         output += ".rec"
     data = open_dataset(source, source_format, attribute=attribute, image_set=image_set,
                         images_dir=images_dir)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from detectctl import formats
 from detectctl.errors import UsageError
 
-READ_FORMATS = ("recordio", "sagemaker-json", "manifest", "voc", "coco")
-WRITE_FORMATS = ("recordio", "sagemaker-json", "manifest")
+READ_FORMATS = formats.READ_FORMATS
+WRITE_FORMATS = formats.TRAINING_FORMATS
 
 
 def guess_format(path: str) -> str:
@@ -16,9 +17,9 @@ def guess_format(path: str) -> str:
     from algorithm.data.sources import detect_format
 
     if os.path.isdir(os.path.join(path, "Annotations")):
-        return "voc"
+        return formats.VOC
     if path.endswith(".json") and os.path.isfile(path):
-        return "coco"
+        return formats.COCO
     try:
         return detect_format(path)
     except ValueError as exc:
@@ -35,14 +36,13 @@ def open_dataset(path: str, format: Optional[str] = None, *, attribute: Optional
     """
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file or directory")
-    format = format or guess_format(path)
-    if format not in READ_FORMATS:
-        raise UsageError(f"unknown format {format!r}", hint=f"one of {', '.join(READ_FORMATS)}")
-    if format == "voc":
+    format = formats.normalize(format, "--format", READ_FORMATS) if format else \
+        guess_format(path)
+    if format == formats.VOC:
         from detectctl.datasets.voc import VOCSource
 
         return VOCSource(path, image_set)
-    if format == "coco":
+    if format == formats.COCO:
         from detectctl.datasets.coco import COCOSource
 
         return COCOSource(path, images_dir)

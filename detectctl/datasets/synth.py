@@ -56,16 +56,16 @@ def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str 
     ``format`` (a ``.rec`` path, a directory, or a ``.manifest`` path, as for convert)."""
     from algorithm.data.sample import Sample
     from detectctl.datasets.convert import _refuse_existing
-    from detectctl.datasets.readers import WRITE_FORMATS
     from detectctl.datasets.writers import open_writer
+    from detectctl.formats import RECORDIO, normalize
+    from detectctl.formats import TRAINING_FORMATS as WRITE_FORMATS
 
     if not 1 <= classes <= len(SHAPES):
         raise UsageError(f"--classes {classes}: between 1 and {len(SHAPES)} shape classes")
     if images < 1:
         raise UsageError("--images must be at least 1")
-    if format not in WRITE_FORMATS:
-        raise UsageError(f"cannot write {format!r}", hint=f"one of {', '.join(WRITE_FORMATS)}")
-    if format == "recordio" and not output.endswith(".rec"):
+    format = normalize(format, "--format", WRITE_FORMATS)
+    if format == RECORDIO and not output.endswith(".rec"):
         output += ".rec"
     _refuse_existing(output)
     names = list(SHAPES[:classes])

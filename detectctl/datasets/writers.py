@@ -21,6 +21,7 @@ from algorithm.data.manifest import DEFAULT_LABEL_ATTRIBUTE, manifest_line
 from algorithm.data.sagemaker_json import sample_to_annotation
 from algorithm.data.sample import Sample
 from algorithm.data.sources import write_classes
+from detectctl import formats
 
 
 class _Writer:
@@ -147,6 +148,6 @@ class ManifestWriter(_Writer):
 def open_writer(format: str, output: str, classes: Optional[list[str]] = None,
                 classes_extra: Optional[dict] = None) -> Any:
     """A writer of ``format`` (``recordio``, ``sagemaker-json``, ``manifest``) at ``output``."""
-    writer = {"recordio": RecordIOWriter, "sagemaker-json": SageMakerJsonWriter,
-              "manifest": ManifestWriter}[format]
+    writer = {formats.RECORDIO: RecordIOWriter, formats.SAGEMAKER_JSON: SageMakerJsonWriter,
+              formats.MANIFEST: ManifestWriter}[format]
     return writer(output, classes, classes_extra)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.support import BUCKET, REGION, ROLE, make_role
+from tests.aws.support import BUCKET, REGION, ROLE, fake_weights, make_role
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +29,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("DETECTCTL_CONFIG", str(tmp_path / "detectctl.toml"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("DETECTCTL_HOME", str(tmp_path / "detectctl-home"))
+
+
+@pytest.fixture(autouse=True)
+def weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """torchvision's weights "cached" (small stand-ins), nothing ever downloaded."""
+    return fake_weights(monkeypatch, tmp_path / "torch")
 
 
 @pytest.fixture

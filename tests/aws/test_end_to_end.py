@@ -24,7 +24,7 @@ from PIL import Image
 
 from detectctl.aws import Aws
 from detectctl.datasets.synth import synth
-from detectctl.logs import LOG_GROUP
+from detectctl.sagemaker.logs import LOG_GROUP
 from tests.aws.support import BUCKET, REGION, ROLE, ROLE_NAME, TRUST, model_archive
 
 JOB = "e2e-job"
@@ -75,7 +75,8 @@ def test_upload_train_logs_deploy_predict_delete(cli, moto_server, tmp_path, mon
 
     started = cli("train", "--instance", "ml.p3.8xlarge", "--count", "2", "--train", train_uri,
                   "--validation", validation_uri, "--hp", "num_classes=2",
-                  "--hp", "mini_batch_size=16", "--name", JOB, "--yes")
+                  "--hp", "mini_batch_size=16", "--hp", "use_pretrained_model=0",
+                  "--name", JOB, "--yes")
     assert started.stdout.startswith(f"started training job {JOB}\n")
     assert "cost             $29.38/hour (2 x $14.688); at most $705.02 for the 24 h limit" in (
         started.stderr)

@@ -13,10 +13,11 @@ from botocore.stub import Stubber
 from PIL import Image
 from typer.testing import CliRunner
 
-from detectctl import class_names, endpoints, training
+from detectctl import detections
 from detectctl.aws import Aws
 from detectctl.cli.app import app
 from detectctl.errors import DetectctlError, EndpointFailedError, UsageError
+from detectctl.sagemaker import class_names, endpoints
 from tests.aws.support import BUCKET, REGION, ROLE, model_archive
 
 runner = CliRunner()
@@ -26,8 +27,8 @@ ANSWER = {"prediction": [[1, 0.9, 0.1, 0.2, 0.5, 0.6], [0, 0.3, 0.0, 0.0, 1.0, 1
 
 @pytest.fixture
 def job(session):
-    return training.launch(session, training.plan(
-        session, instance_type="ml.g5.xlarge", train=f"s3://{BUCKET}/t.rec",
+    return session.launch(session.plan(
+        instance_type="ml.g5.xlarge", train=f"s3://{BUCKET}/t.rec",
         hyperparameters={"num_classes": 3}, name="job-1"))
 
 
@@ -86,7 +87,7 @@ def test_deploying_to_an_existing_endpoint_updates_it_and_removes_the_old_config
 
 
 def test_failed_endpoint_is_removed_and_its_reason_reported(session, job, monkeypatch):
-    real = endpoints.Endpoint.refresh
+    real = endpoints.SageMakerEndpoint.refresh
 
     def failing(self):
         described = real(self)
@@ -94,9 +95,9 @@ def test_failed_endpoint_is_removed_and_its_reason_reported(session, job, monkey
                          FailureReason="The primary container did not pass the ping check")
         return described
 
-    monkeypatch.setattr(endpoints.Endpoint, "refresh", failing)
+    monkeypatch.setattr(endpoints.SageMakerEndpoint, "refresh", failing)
     plan = endpoints.plan(session, "job-1", instance_type="ml.c5.xlarge", name="ep")
-    monkeypatch.setattr(endpoints.Endpoint, "exists", lambda self: False)
+    monkeypatch.setattr(endpoints.SageMakerEndpoint, "exists", lambda self: False)
     with pytest.raises(EndpointFailedError) as info:
         endpoints.deploy(session, plan, poll=1)
     assert str(info.value).startswith(
@@ -133,12 +134,18 @@ def test_deploy_list_describe_delete_commands(session, job):
 def test_idle_means_a_day_in_service_without_invocations():
     from datetime import datetime, timedelta, timezone
 
-    old = endpoints.Endpoint(None, "e", {"EndpointStatus": "InService",
+    old = endpoints.SageMakerEndpoint(None, "e", {"EndpointStatus": "InService",
                                          "CreationTime": datetime.now(timezone.utc)
                                          - timedelta(days=2)})
-    new = endpoints.Endpoint(None, "e", {"EndpointStatus": "InService",
+    new = endpoints.SageMakerEndpoint(None, "e", {"EndpointStatus": "InService",
                                          "CreationTime": datetime.now(timezone.utc)})
-    assert endpoints.idle(old, 0) and not endpoints.idle(old, 3) and not endpoints.idle(new, 0)
+    assert not old.idle  # invocations unknown
+    old.invocations_24h = 0
+    assert old.idle
+    old.invocations_24h = 3
+    assert not old.idle
+    new.invocations_24h = 0
+    assert not new.idle
 
 
 def stub_runtime(monkeypatch, answer: dict, endpoint: str = "ep") -> Stubber:
@@ -175,17 +182,17 @@ def test_predict_prints_a_table_and_draws(monkeypatch, tmp_path):
 
 
 def test_parse_prediction_threshold_and_bad_answers():
-    found = endpoints.parse_prediction(json.dumps(ANSWER).encode(), threshold=0.5)
+    found = detections.parse_prediction(json.dumps(ANSWER).encode(), threshold=0.5)
     assert [(d.class_id, d.score) for d in found] == [(1, 0.9), (2, 0.7)]
     assert found[0].to_dict()["box"] == [0.1, 0.2, 0.5, 0.6]
     with pytest.raises(Exception, match="not a detectctl prediction"):
-        endpoints.parse_prediction(b"<html>")
+        detections.parse_prediction(b"<html>")
 
 
 def test_images_over_6_mb_are_refused_before_sending():
-    endpoint = endpoints.Endpoint(None, "ep")
+    endpoint = endpoints.SageMakerEndpoint(None, "ep")
     with pytest.raises(UsageError, match="at most 6 MiB"):
-        endpoint.invoke(b"x" * (6 * 1024 * 1024 + 1), "image/jpeg")
+        endpoint.predict(b"x" * (6 * 1024 * 1024 + 1), content_type="image/jpeg")
 
 
 def put_model(job, classes) -> None:

@@ -10,7 +10,6 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from detectctl import training
 from detectctl.aws import Aws
 from detectctl.cli.app import app
 from detectctl.errors import JobFailedError
@@ -25,7 +24,7 @@ def launch(session, name, **options):
     values = dict(instance_type="ml.p3.2xlarge", train=f"s3://{BUCKET}/t.rec",
                   hyperparameters={"num_classes": 2}, name=name)
     values.update(options)
-    return training.launch(session, training.plan(session, **values))
+    return session.launch(session.plan(**values))
 
 
 def description(name="job", status="InProgress", **extra):
@@ -116,12 +115,12 @@ def test_cost_is_billable_seconds_times_instances(stub):
 
 
 def test_ctrl_c_while_following_detaches_and_says_how_to_reattach(stub, monkeypatch):
-    from detectctl.cli import logs as logs_command
+    from detectctl.cli import follow
 
-    def interrupted(events, *, json=False):
+    def interrupted(job, events):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(logs_command, "print_events", interrupted)
+    monkeypatch.setattr(follow, "_plain", interrupted)
     stub.add_response("describe_training_job", description(), {"TrainingJobName": "job"})
     result = runner.invoke(app, ["jobs", "attach", "job"])
     assert result.exit_code == 130

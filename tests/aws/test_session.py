@@ -10,11 +10,12 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from detectctl import config, doctor, packaging
+from detectctl import config, packaging
 from detectctl import session as session_module
 from detectctl.aws import Aws
 from detectctl.cli.app import app
 from detectctl.errors import ConfigError
+from detectctl.sagemaker import doctor
 from detectctl.session import Session
 from tests.aws.support import ACCOUNT, BUCKET, REGION, ROLE, ROLE_NAME, make_role
 

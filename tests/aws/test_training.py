@@ -8,7 +8,6 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from detectctl import training
 from detectctl.aws import Aws
 from detectctl.cli import main
 from detectctl.cli.app import app
@@ -22,13 +21,15 @@ from detectctl.session import Session
 from tests.aws.support import BUCKET, REGION, ROLE
 
 runner = CliRunner()
+PLAN_DEFAULTS = dict(instance_type="ml.g5.xlarge", train=f"s3://{BUCKET}/voc/train.rec")
 
 
 def plan(session, **options):
     values = dict(instance_type="ml.p3.8xlarge", train=f"s3://{BUCKET}/voc/train.rec",
-                  validation=f"s3://{BUCKET}/voc/val.rec", hyperparameters={"num_classes": 20})
+                  validation=f"s3://{BUCKET}/voc/val.rec",
+                  hyperparameters={"num_classes": 20, "use_pretrained_model": 0})
     values.update(options)
-    return training.plan(session, **values)
+    return session.plan(**values)
 
 
 def test_plan_recordio_two_instances_is_distributed(session):
@@ -43,7 +44,8 @@ def test_plan_recordio_two_instances_is_distributed(session):
     assert hp["sagemaker_torch_distributed_enabled"] == "true"
     assert hp["sagemaker_submit_directory"] == json.dumps(
         f"s3://{BUCKET}/{p.archive.key()}")
-    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train", "validation"]
+    assert [c["ChannelName"] for c in request["InputDataConfig"]] == [
+        "train", "validation", "pretrained"]
     assert request["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/detectctl/jobs"}
     assert p.gpus == 8
     assert p.cost.bound == pytest.approx(14.688 * 2 * 24)
@@ -99,7 +101,7 @@ def test_launch_creates_the_bucket_uploads_code_once_and_starts_the_job(moto):
     make_role()
     session = Session(region=REGION, role=ROLE)
     asked = []
-    job = training.launch(session, plan(session, name="job-a"),
+    job = session.launch(plan(session, name="job-a"),
                           confirm=lambda q: asked.append(q) or True)
     assert asked == [f"Create bucket s3://{BUCKET} in {REGION}?"]
     sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -110,7 +112,7 @@ def test_launch_creates_the_bucket_uploads_code_once_and_starts_the_job(moto):
     source = s3.list_objects_v2(Bucket=BUCKET, Prefix="detectctl/source/")["Contents"]
     assert len(source) == 1
     first_upload = source[0]["LastModified"]
-    training.launch(session, plan(session, name="job-b"))
+    session.launch(plan(session, name="job-b"))
     source = s3.list_objects_v2(Bucket=BUCKET, Prefix="detectctl/source/")["Contents"]
     assert len(source) == 1 and source[0]["LastModified"] == first_upload
 
@@ -129,7 +131,7 @@ def test_dry_run_prints_the_request_and_calls_nothing(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     request = json.loads(result.stdout)
     session = Session(region="eu-west-1", role=ROLE, bucket="my-bucket")
-    expected = training.plan(session, instance_type="ml.p3.8xlarge", instance_count=2,
+    expected = session.plan(instance_type="ml.p3.8xlarge", instance_count=2,
                              train="s3://data/voc/train.rec", hyperparameters={"num_classes": "20"},
                              name="job-x", tags={"team": "vision", "stage": "dev"},
                              max_run_seconds=6 * 3600, offline=True).request
@@ -182,8 +184,8 @@ def test_train_summary_confirmation_and_next_commands(session):
     assert result.exit_code == 0, result.output
     assert "cost             $0.74/hour (1 x $0.736); at most $17.66 for the 24 h limit" in (
         result.stderr)
-    assert "started training job job-c\n  follow its logs:  detectctl logs job-c --follow" in (
-        result.stdout)
+    assert ("started training job job-c\n  follow it:        detectctl jobs attach job-c\n"
+            "  its logs:         detectctl logs job-c --follow\n") in result.stdout
 
 
 CLASSES = {"ChannelName": "classes", "ContentType": "application/json", "InputMode": "File",
@@ -234,3 +236,58 @@ def test_dry_run_names_the_classes_channel_it_did_not_check(capsys):
     assert json.loads(out)["InputDataConfig"][-1] == CLASSES
     assert err == (f"note: classes channel s3://{BUCKET}/gt/meta/train/classes.json: where "
                    "`detectctl dataset upload` puts classes.json, not checked offline\n")
+
+
+def test_pretrained_weights_are_uploaded_once_per_content_hash(session, weights):
+    """use_pretrained_model=1 (the default) without --pretrained: torchvision's file from the
+    torch hub cache becomes the `pretrained` channel, under the bucket by content hash."""
+    import hashlib
+    import os
+
+    name = weights["vgg-16"]
+    cached = os.path.join(os.environ["TORCH_HOME"], "hub", "checkpoints", name)
+    with open(cached, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    key = f"detectctl/weights/{digest}/{name}"
+    first = plan(session, hyperparameters={"num_classes": 3}, name="job-w1")
+    channel = first.request["InputDataConfig"][-1]
+    assert channel["ChannelName"] == "pretrained"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/{key}"
+    session.launch(first)
+    s3 = boto3.client("s3", region_name=REGION)
+    uploaded = s3.head_object(Bucket=BUCKET, Key=key)
+    session.launch(plan(session, hyperparameters={"num_classes": 3}, name="job-w2"))
+    assert s3.head_object(Bucket=BUCKET, Key=key)["LastModified"] == uploaded["LastModified"]
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="detectctl/weights/")["Contents"]
+    assert [o["Key"] for o in listed] == [key]
+
+
+def test_missing_weights_fail_before_anything_is_created(moto, tmp_path, monkeypatch):
+    """Offline with nothing cached: one error naming the file and the folder, and no bucket,
+    no code and no job."""
+    from detectctl.errors import PretrainedWeightsError
+    from tests.aws.support import make_role
+
+    make_role()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    session = Session(region=REGION, role=ROLE)
+    with pytest.raises(PretrainedWeightsError) as info:
+        session.train(**{**PLAN_DEFAULTS, "hyperparameters": {"num_classes": 3}})
+    assert "use_pretrained_model=0" in str(info.value)
+    assert str(tmp_path / "empty") in str(info.value)
+    assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
+    assert boto3.client("sagemaker", region_name=REGION).list_training_jobs()[
+        "TrainingJobSummaries"] == []
+
+
+def test_dry_run_without_cached_weights_marks_them_and_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--instance", "ml.g5.xlarge", "--train", "s3://d/t.rec", "--role", ROLE,
+              "--bucket", "b", "--hp", "num_classes=2", "--dry-run"])
+    assert info.value.code == 0
+    out, err = capsys.readouterr()
+    channel = json.loads(out)["InputDataConfig"][-1]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"].startswith(
+        "s3://b/detectctl/weights/<weights-sha256>/")
+    assert "note: torchvision's vgg-16 weights are not cached here" in err

@@ -11,11 +11,11 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from detectctl import uploads
 from detectctl.aws.transfer import PART_SIZE, etag
 from detectctl.cli.upload import upload
 from detectctl.datasets.synth import synth
 from detectctl.errors import DatasetRejectedError, UsageError
+from detectctl.sagemaker import uploads
 from tests.aws.support import BUCKET, REGION
 
 DEST = f"s3://{BUCKET}/voc"

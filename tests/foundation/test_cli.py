@@ -63,8 +63,8 @@ def test_a_run_imports_only_the_command_it_invokes():
 
     shared = ["detectctl.cli.app", "detectctl.cli.options", "detectctl.cli.output"]
     assert loaded("--help") == shared
-    assert loaded("logs", "--help") == sorted([*shared, "detectctl.cli.logs",
-                                               "detectctl.cli.session"])
+    assert loaded("logs", "--help") == sorted([*shared, "detectctl.cli.follow",
+                                               "detectctl.cli.logs", "detectctl.cli.session"])
 
 
 def test_unknown_command_is_a_usage_error(run):

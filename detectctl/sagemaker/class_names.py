@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional
 
 from detectctl.errors import DetectctlError
+from detectctl.s3uri import split_s3_uri
 
 if TYPE_CHECKING:
-    from detectctl.endpoints import Endpoint
+    from detectctl.sagemaker.endpoints import SageMakerEndpoint
     from detectctl.session import Session
 
 CLASSES_FILE = "classes.json"
@@ -60,8 +61,6 @@ def from_archive(stream: IO[bytes], where: str) -> Optional[list[str]]:
 def for_model(session: Session, model_data: str) -> Optional[list[str]]:
     """The class names of the model.tar.gz at ``model_data`` (an S3 URI), from the cache or the
     archive; None when it has no ``classes.json``."""
-    from detectctl.training import split_s3_uri
-
     bucket, key = split_s3_uri(model_data)
     etag = session.aws.call("s3", "head_object", Bucket=bucket, Key=key).get("ETag", "")
     cached = cache_dir() / (hashlib.sha256(f"{model_data}\n{etag}".encode()).hexdigest()
@@ -87,7 +86,7 @@ def _write(path: Path, doc: dict) -> None:
         pass
 
 
-def for_endpoint(endpoint: Endpoint) -> Optional[list[str]]:
+def for_endpoint(endpoint: SageMakerEndpoint) -> Optional[list[str]]:
     """The class names of the model an endpoint serves (its first variant's)."""
     aws = endpoint.session.aws
     variant = endpoint.config["ProductionVariants"][0]

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from detectctl import formats
 from detectctl.aws.transfer import etag
 from detectctl.errors import DatasetRejectedError, NotFoundError, UsageError
-from detectctl.training import detect_format, split_s3_uri
+from detectctl.s3uri import split_s3_uri
 
 if TYPE_CHECKING:
     from detectctl.session import Session
@@ -41,7 +42,6 @@ CONCURRENCY = 10
 SPLITS = ("train", "validation")
 META = "meta"
 CLASSES_FILE = "classes.json"
-MANIFEST_SUFFIXES = (".manifest", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _part_format(part: Path) -> str:
     from detectctl.datasets.readers import guess_format
 
     found = guess_format(str(part))
-    if found not in ("recordio", "sagemaker-json", "manifest"):
+    if found not in formats.TRAINING_FORMATS:
         raise UsageError(f"{part}: {found} is not a training format",
                          hint="convert it first: detectctl dataset convert")
     return found
@@ -174,9 +174,9 @@ def rewrite_manifest(manifest: Path, base: Path, bucket: str,
 def _is_data(data_format: str, name: str) -> bool:
     """Whether a file goes under the channel's prefix (a manifest's data is the manifest and the
     images it names, placed by :func:`rewrite_manifest`)."""
-    if data_format == "recordio":
+    if data_format == formats.RECORDIO:
         return name.endswith(".rec")
-    return data_format == "sagemaker-json" and name.startswith(("images/", "annotations/"))
+    return data_format == formats.SAGEMAKER_JSON and name.startswith(("images/", "annotations/"))
 
 
 def part_layout(split: str, part: Path, bucket: str,
@@ -187,8 +187,8 @@ def part_layout(split: str, part: Path, bucket: str,
     base, files = _part_files(part)
     items: dict[str, UploadItem] = {}
     placed: set[Path] = set()
-    manifests = [f for f in files if f.name.endswith(MANIFEST_SUFFIXES)]
-    if data_format == "manifest":
+    manifests = [f for f in files if f.name.endswith(formats.MANIFEST_SUFFIXES)]
+    if data_format == formats.MANIFEST:
         for manifest in manifests:
             body, images = rewrite_manifest(manifest, base, bucket, data)
             key = data + manifest.relative_to(base).as_posix()
@@ -201,10 +201,11 @@ def part_layout(split: str, part: Path, bucket: str,
             name = local.relative_to(base).as_posix()
             key = (data if _is_data(data_format, name) else meta) + name
             items[key] = UploadItem(local, key, local.stat().st_size)
-    suffixes = {"recordio": (".rec",), "manifest": MANIFEST_SUFFIXES}.get(data_format)
+    suffixes = {formats.RECORDIO: (".rec",),
+                formats.MANIFEST: formats.MANIFEST_SUFFIXES}.get(data_format)
     found = sorted(k for k in items if suffixes and k.startswith(data) and k.endswith(suffixes))
     # One data file is named (its format shows in its name); several are their prefix.
-    channel = found[0] if len(found) == 1 or (found and data_format == "manifest") else data
+    channel = found[0] if len(found) == 1 or (found and data_format == formats.MANIFEST) else data
     classes = meta + CLASSES_FILE
     return (list(items.values()), f"s3://{bucket}/{channel}",
             f"s3://{bucket}/{classes}" if classes in items else None)
@@ -243,7 +244,7 @@ def plan(session: Session, path: Path, uri: str) -> UploadPlan:
     """Lay ``path`` out under the prefix ``uri`` and compare it with what is there already
     (one listing, paginated)."""
     bucket, prefix = split_s3_uri(uri)
-    if detect_format(prefix):
+    if formats.from_name(prefix):
         raise UsageError(f"{uri} names a file; the destination is a prefix",
                          hint=f"e.g. s3://{bucket}/{prefix.rpartition('/')[0]}")
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -300,7 +301,7 @@ def classes_uri(data_uri: str) -> Optional[str]:
     (None for a bucket's root)."""
     bucket, key = split_s3_uri(data_uri)
     folder = key.rstrip("/")
-    if detect_format(folder):
+    if formats.from_name(folder):
         folder = folder.rpartition("/")[0]
     parent, _, split = folder.rpartition("/")
     if not split:

@@ -1,0 +1,67 @@
+"""The local backend: the :class:`detectctl.backend.Backend` interface on this machine.
+
+Training jobs run as local processes under a supervisor (:mod:`detectctl.local.supervisor`);
+they live in ``~/.detectctl/jobs`` (``DETECTCTL_HOME`` moves ``~/.detectctl``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+from detectctl.backend import LOCAL, Backend, Plan, not_available
+from detectctl.jobs import TrainingJob
+from detectctl.local import training
+from detectctl.local.jobs import LocalTrainingJob, list_jobs
+from detectctl.local.state import JobDirectory, jobs_home
+from detectctl.training import TrainingRequest
+
+SERVING_HINT = "local endpoints come with the model server (docs/local.md)"
+
+
+class LocalBackend(Backend):
+    """Jobs (and endpoints) on this machine."""
+
+    name = LOCAL
+
+    def __init__(self, home: Optional[Path] = None,
+                 on_download: Optional[Callable[[int, Optional[int]], None]] = None):
+        self.jobs_dir = home / "jobs" if home else None
+        self.on_download = on_download
+
+    def plan(self, request: TrainingRequest, *, offline: bool = False) -> training.LocalPlan:
+        return training.plan(request, jobs_dir=self.jobs_dir, offline=offline,
+                             on_download=self.on_download)
+
+    def launch(self, plan: Plan,
+               confirm: Callable[[str], bool] = lambda question: True) -> LocalTrainingJob:
+        assert isinstance(plan, training.LocalPlan)
+        job = training.launch(plan)
+        return LocalTrainingJob(job.path)
+
+    def training_job(self, name: str) -> LocalTrainingJob:
+        job = LocalTrainingJob((self.jobs_dir or jobs_home()) / name)
+        job.refresh()
+        return job
+
+    def training_jobs(self, *, status: Optional[str] = None,
+                      name_contains: Optional[str] = None, limit: int = 20
+                      ) -> list[TrainingJob]:
+        return list_jobs(self.jobs_dir, status=status, name_contains=name_contains,
+                         limit=limit)
+
+    def plan_deployment(self, source: str, **options: Any) -> Plan:
+        raise not_available("deploying", LOCAL, hint=SERVING_HINT)
+
+    def launch_deployment(self, plan: Plan, **options: Any) -> Any:
+        raise not_available("deploying", LOCAL, hint=SERVING_HINT)
+
+    def endpoint(self, name: str) -> Any:
+        raise not_available("endpoints", LOCAL, hint=SERVING_HINT)
+
+    def endpoints(self) -> list[Any]:
+        raise not_available("endpoints", LOCAL, hint=SERVING_HINT)
+
+
+__all__ = ["JobDirectory", "LocalBackend"]
