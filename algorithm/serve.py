@@ -28,7 +28,6 @@ stderr with its reason; see docs/serving.md.
 from __future__ import annotations
 
 import argparse
-import collections
 import http
 import json
 import os
@@ -40,11 +39,12 @@ import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from algorithm import inference
+from algorithm.batching import Batcher, Job, work
 from algorithm.container import Paths
 
 ENV_PREFIX = "DETECTCTL_SERVE_"
@@ -88,92 +88,6 @@ def log(message: str, error: bool = False) -> None:
     with _LOG_LOCK:
         stream.write(f"{stamp} {message}\n")
         stream.flush()
-
-
-class Job:
-    """One prepared request on its way through the batcher."""
-
-    def __init__(self, pixels: Any, options: inference.DetectionOptions):
-        self.pixels = pixels
-        self.options = options
-        self.result: Any = None
-        self.error: Optional[BaseException] = None
-        self.done = threading.Event()
-        self.cancelled = False
-
-
-class Batcher:
-    """The queue between the connections and the workers, and the count of held requests."""
-
-    def __init__(self, batch_size: int, delay: float, capacity: int):
-        self.batch_size, self.delay, self.capacity = batch_size, delay, capacity
-        self._cond = threading.Condition()
-        self._queue: Deque[Job] = collections.deque()
-        self.held = 0  # admitted and not yet answered
-        self.preparing = 0  # admitted and not yet queued (being received or decoded)
-        self.closed = False
-
-    def admit(self) -> bool:
-        with self._cond:
-            if self.held >= self.capacity:
-                return False
-            self.held += 1
-            self.preparing += 1
-            return True
-
-    def unprepared(self) -> None:
-        """An admitted request ends before it is queued (refused, or its client left)."""
-        with self._cond:
-            self.preparing -= 1
-            self._cond.notify_all()
-
-    def release(self) -> None:
-        with self._cond:
-            self.held -= 1
-            self._cond.notify_all()
-
-    def put(self, job: Job) -> None:
-        with self._cond:
-            self.preparing -= 1
-            self._queue.append(job)
-            self._cond.notify_all()
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
-    def take(self) -> List[Job]:
-        """The next batch; waits for work. Empty once closed and drained."""
-        with self._cond:
-            while not self._queue:
-                if self.closed:
-                    return []
-                self._cond.wait()
-            # Wait for requests still being received or decoded, not for ones not yet sent.
-            deadline = time.monotonic() + self.delay
-            while len(self._queue) < self.batch_size and self.preparing > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            count = min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(count)]
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is held; False if some still are after ``timeout``."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while self.held > 0:
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
 
 
 class RequestContext:
@@ -259,26 +173,12 @@ class ModelServer:
         if self.settings.workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             # Each worker's forward pass gets its share of the cores.
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.settings.workers))
-        while True:
-            jobs = [j for j in self.batcher.take() if not j.cancelled]
-            if self.batcher.closed and not jobs and not self.batcher.queued:
-                return
-            if jobs:
-                self._run(jobs)
+        work(self.batcher, self._detect)
 
-    def _run(self, jobs: Sequence[Job]) -> None:
+    def _detect(self, pixels: List[Any], options: List[inference.DetectionOptions]
+                ) -> List[Any]:
         assert self.predictor is not None  # jobs are queued only once the model is loaded
-        try:
-            results = self.predictor.detect_batch([j.pixels for j in jobs],
-                                                  [j.options for j in jobs])
-        except Exception as exc:  # a worker never dies: the batch's requests get a 500
-            for job in jobs:
-                job.error = exc
-                job.done.set()
-            return
-        for job, result in zip(jobs, results):
-            job.result = result
-            job.done.set()
+        return self.predictor.detect_batch(pixels, options)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from algorithm import inference
-from algorithm.serve import Batcher, Job, ModelServer, Settings
+from algorithm.batching import Batcher, Job
+from algorithm.serve import ModelServer, Settings
 from tests.serving.support import (
     check_rows,
     encode,

@@ -1,0 +1,133 @@
+"""Dynamic batching: the queue between a server's connections and its inference workers.
+
+A connection admits its request (:meth:`Batcher.admit`; refused when ``capacity`` requests are
+held already), prepares it (reads, checks, decodes and resizes the image) and queues it as a
+:class:`Job` (:meth:`Batcher.put`). A worker takes the oldest queued jobs, up to ``batch_size``
+(:meth:`Batcher.take`), waiting up to ``delay`` seconds for more only while other admitted
+requests are still being prepared, so a lone request never waits; it runs them as one forward
+pass and sets each job's result. The connection answers and releases its place
+(:meth:`Batcher.release`).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable, Deque, List, Optional, Sequence
+
+from algorithm import inference
+
+
+class Job:
+    """One prepared request on its way through the batcher."""
+
+    def __init__(self, pixels: Any, options: inference.DetectionOptions):
+        self.pixels = pixels
+        self.options = options
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+        self.done = threading.Event()
+        self.cancelled = False
+
+
+class Batcher:
+    """The queue between the connections and the workers, and the count of held requests."""
+
+    def __init__(self, batch_size: int, delay: float, capacity: int):
+        self.batch_size, self.delay, self.capacity = batch_size, delay, capacity
+        self._cond = threading.Condition()
+        self._queue: Deque[Job] = collections.deque()
+        self.held = 0  # admitted and not yet answered
+        self.preparing = 0  # admitted and not yet queued (being received or decoded)
+        self.closed = False
+
+    def admit(self) -> bool:
+        with self._cond:
+            if self.held >= self.capacity:
+                return False
+            self.held += 1
+            self.preparing += 1
+            return True
+
+    def unprepared(self) -> None:
+        """An admitted request ends before it is queued (refused, or its client left)."""
+        with self._cond:
+            self.preparing -= 1
+            self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self.held -= 1
+            self._cond.notify_all()
+
+    def put(self, job: Job) -> None:
+        with self._cond:
+            self.preparing -= 1
+            self._queue.append(job)
+            self._cond.notify_all()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def take(self) -> List[Job]:
+        """The next batch; waits for work. Empty once closed and drained."""
+        with self._cond:
+            while not self._queue:
+                if self.closed:
+                    return []
+                self._cond.wait()
+            # Wait for requests still being received or decoded, not for ones not yet sent.
+            deadline = time.monotonic() + self.delay
+            while len(self._queue) < self.batch_size and self.preparing > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            count = min(self.batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(count)]
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is held; False if some still are after ``timeout``."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.held > 0:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+
+Detect = Callable[[List[Any], List[inference.DetectionOptions]], Sequence[Any]]
+
+
+def work(batcher: Batcher, detect: Detect) -> None:
+    """A worker's loop: take batches and run each as one call of ``detect(pixels, options)``
+    (one result per job), until the batcher is closed and drained. A failing batch answers its
+    jobs with the error; the worker goes on."""
+    while True:
+        jobs = [j for j in batcher.take() if not j.cancelled]
+        if batcher.closed and not jobs and not batcher.queued:
+            return
+        if jobs:
+            _run(jobs, detect)
+
+
+def _run(jobs: Sequence[Job], detect: Detect) -> None:
+    try:
+        results = detect([j.pixels for j in jobs], [j.options for j in jobs])
+    except Exception as exc:  # a worker never dies: the batch's requests get a 500
+        for job in jobs:
+            job.error = exc
+            job.done.set()
+        return
+    for job, result in zip(jobs, results):
+        job.result = result
+        job.done.set()
