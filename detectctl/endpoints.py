@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from detectctl.detections import (
     CONTENT_TYPES,
@@ -25,6 +25,10 @@ from detectctl.detections import (
 )
 from detectctl.display import html_table
 from detectctl.errors import NotFoundError, UsageError
+from detectctl.logs import JobLogs
+
+if TYPE_CHECKING:
+    from detectctl.logs import LogStreams
 
 
 class Endpoint(ABC):
@@ -59,6 +63,30 @@ class Endpoint(ABC):
     @abstractmethod
     def class_names(self) -> Optional[list[str]]:
         """The names in the served model's ``classes.json``, or None when it has none."""
+
+    @abstractmethod
+    def log_streams(self) -> LogStreams:
+        """Where the serving containers' (or the local server's) log streams are."""
+
+    @property
+    def log_prefix(self) -> str:
+        """What the endpoint's stream names start with (before a ``/``)."""
+        return self.name
+
+    def logs(self, *, follow: bool = False, since: Optional[datetime] = None,
+             poll_seconds: float = 2.0) -> JobLogs:
+        """The serving log events, every instance merged in time order (an iterator); with
+        ``follow``, until the endpoint fails or is deleted (or Ctrl-C)."""
+
+        def status() -> str:
+            try:
+                current = self.refresh()["EndpointStatus"]
+            except NotFoundError:
+                return "Stopped"
+            return "Failed" if current in ("Failed", "OutOfService") else "InProgress"
+
+        return JobLogs(self.log_streams(), self.log_prefix, since=since,
+                       status=status if follow else None, poll_seconds=poll_seconds)
 
     @property
     @abstractmethod

@@ -41,7 +41,8 @@ COMMANDS = {
     "evaluate": ("detectctl.cli.evaluate:evaluate", "Compute mAP and per-class AP of "
                                                     "predictions, as the training job computes "
                                                     "validation:mAP."),
-    "endpoints": ("detectctl.cli.endpoints:app", "List, describe or delete endpoints."),
+    "endpoints": ("detectctl.cli.endpoints:app",
+                  "List, describe, delete endpoints or read their logs."),
 }
 # The root's settings, which the commands built lazily share.
 RICH_MARKUP_MODE = None

@@ -1,14 +1,15 @@
 """`detectctl endpoints list|describe|delete`: what is serving, what it costs, and cleanup."""
 
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from detectctl.cli import options, output
 from detectctl.cli.session import confirm, open_session, print_fields
 
-app = typer.Typer(help="List, describe or delete endpoints.", no_args_is_help=True)
+app = typer.Typer(help="List, describe, delete endpoints or read their logs.",
+                  no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Endpoint name.", show_default=False)]
 
@@ -83,3 +84,33 @@ def delete(
         raise typer.Abort()
     for line in endpoint.delete():
         sys.stdout.write(f"deleted {line}\n")
+
+
+@app.command("logs")
+def logs(
+    name: Name,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Keep reading until the endpoint fails or is deleted "
+                               "(Ctrl-C stops reading).")] = False,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Only lines after this: 10m, 2h, 1d, or an ISO time.",
+        metavar="WHEN")] = None,
+    json: options.Json = False,
+    backend: options.Backend = None,
+    local: options.Local = False,
+    profile: options.Profile = None,
+    region: options.Region = None,
+    debug: options.Debug = False,
+) -> None:
+    """Print an endpoint's serving logs (CloudWatch /aws/sagemaker/Endpoints/NAME on SageMaker,
+    the server's log file for a local endpoint)."""
+    from detectctl.cli.follow import print_events
+    from detectctl.durations import parse_since
+
+    endpoint = open_session(profile, region, backend=backend, local=local).endpoint(name)
+    endpoint.refresh()
+    try:
+        print_events(endpoint.logs(follow=follow, since=parse_since(since) if since else None),
+                     json=json)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

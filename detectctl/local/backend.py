@@ -1,7 +1,8 @@
 """The local backend: the :class:`detectctl.backend.Backend` interface on this machine.
 
-Training jobs run as local processes under a supervisor (:mod:`detectctl.local.supervisor`);
-they live in ``~/.detectctl/jobs`` (``DETECTCTL_HOME`` moves ``~/.detectctl``).
+Training jobs run as local processes under a supervisor (:mod:`detectctl.local.supervisor`),
+endpoints as the model server (:mod:`detectctl.local.endpoints`); they live in
+``~/.detectctl/jobs`` and ``~/.detectctl/endpoints`` (``DETECTCTL_HOME`` moves ``~/.detectctl``).
 """
 
 from __future__ import annotations
@@ -10,23 +11,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from detectctl.backend import LOCAL, Backend, Plan, not_available
+from detectctl.backend import LOCAL, Backend, Plan
+from detectctl.endpoints import Endpoint
 from detectctl.jobs import TrainingJob
+from detectctl.local import endpoints as local_endpoints
 from detectctl.local import training
 from detectctl.local.jobs import LocalTrainingJob, list_jobs
-from detectctl.local.state import JobDirectory, jobs_home
+from detectctl.local.state import home, jobs_home
 from detectctl.training import TrainingRequest
-
-SERVING_HINT = "local endpoints come with the model server (docs/local.md)"
 
 
 class LocalBackend(Backend):
-    """Jobs (and endpoints) on this machine."""
+    """Jobs and endpoints on this machine."""
 
     name = LOCAL
 
     def __init__(self, home: Optional[Path] = None,
                  on_download: Optional[Callable[[int, Optional[int]], None]] = None):
+        self.home = home
         self.jobs_dir = home / "jobs" if home else None
         self.on_download = on_download
 
@@ -51,17 +53,17 @@ class LocalBackend(Backend):
         return list_jobs(self.jobs_dir, status=status, name_contains=name_contains,
                          limit=limit)
 
-    def plan_deployment(self, source: str, **options: Any) -> Plan:
-        raise not_available("deploying", LOCAL, hint=SERVING_HINT)
+    def plan_deployment(self, source: str, **options: Any) -> local_endpoints.LocalDeployPlan:
+        return local_endpoints.plan(source, home_dir=self.home, **options)
 
-    def launch_deployment(self, plan: Plan, **options: Any) -> Any:
-        raise not_available("deploying", LOCAL, hint=SERVING_HINT)
+    def launch_deployment(self, plan: Plan, **options: Any) -> local_endpoints.LocalEndpoint:
+        assert isinstance(plan, local_endpoints.LocalDeployPlan)
+        return local_endpoints.deploy(plan, **options)
 
-    def endpoint(self, name: str) -> Any:
-        raise not_available("endpoints", LOCAL, hint=SERVING_HINT)
+    def endpoint(self, name: str) -> local_endpoints.LocalEndpoint:
+        endpoint = local_endpoints.LocalEndpoint((self.home or home()) / "endpoints" / name)
+        endpoint.refresh()
+        return endpoint
 
-    def endpoints(self) -> list[Any]:
-        raise not_available("endpoints", LOCAL, hint=SERVING_HINT)
-
-
-__all__ = ["JobDirectory", "LocalBackend"]
+    def endpoints(self) -> list[Endpoint]:
+        return local_endpoints.list_endpoints(self.home)

@@ -40,6 +40,8 @@ STATE = "job.json"
 LOCK = ".lock"
 TERMINAL = ("Completed", "Failed", "Stopped")
 RUNNING = ("InProgress", "Stopping")
+# How long a job may be launching (no supervisor recorded yet) before a reader gives up on it.
+LAUNCH_SECONDS = 60
 TIME_KEYS = ("CreationTime", "TrainingStartTime", "TrainingEndTime", "LastModifiedTime")
 
 
@@ -110,10 +112,14 @@ def signal_group(process: dict[str, Any], signum: int) -> bool:
     return False
 
 
-# --- the job directory -----------------------------------------------------------------------
+# --- state directories --------------------------------------------------------------------------
 
-class JobDirectory:
-    """One local job's directory: its request, its state, and where everything else goes."""
+class StateDirectory:
+    """A directory whose state file changes only under a lock, atomically."""
+
+    STATE = STATE
+    KIND = "local resource"
+    LIST_COMMAND = "jobs list"
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -123,7 +129,46 @@ class JobDirectory:
         return self.path.name
 
     def exists(self) -> bool:
-        return (self.path / STATE).is_file()
+        return (self.path / self.STATE).is_file()
+
+    def read(self) -> dict[str, Any]:
+        """The state as stored (times as ISO strings)."""
+        try:
+            return json.loads((self.path / self.STATE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFoundError(f"no {self.KIND} named {self.name}",
+                                hint=f"see `detectctl {self.LIST_COMMAND} --local`") from None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        with open(self.path / LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def update(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply ``change`` to the state under the lock and write it atomically; the new
+        state."""
+        with self._locked():
+            try:
+                state = self.read()
+            except NotFoundError:
+                state = {}
+            change(state)
+            state["LastModifiedTime"] = iso(now())
+            write_json(self.path / self.STATE, state)
+            return state
+
+
+class JobDirectory(StateDirectory):
+    """One local job's directory: its request, its state, and where everything else goes."""
+
+    KIND = "local training job"
+    LIST_COMMAND = "jobs list"
 
     def host_root(self, host: str) -> Path:
         return self.path / "hosts" / host
@@ -150,38 +195,6 @@ class JobDirectory:
     def write_request(self, request: dict[str, Any]) -> None:
         write_json(self.path / REQUEST, request)
 
-    def read(self) -> dict[str, Any]:
-        """The state as stored (times as ISO strings)."""
-        try:
-            return json.loads((self.path / STATE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFoundError(f"no local training job named {self.name}",
-                                hint="see `detectctl jobs list --local`") from None
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        import fcntl
-
-        with open(self.path / LOCK, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def update(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Apply ``change`` to the state under the lock and write it atomically; the new
-        state."""
-        with self._locked():
-            try:
-                state = self.read()
-            except NotFoundError:
-                state = {}
-            change(state)
-            state["LastModifiedTime"] = iso(now())
-            write_json(self.path / STATE, state)
-            return state
-
     def describe(self) -> dict[str, Any]:
         """The state with times as datetimes; a running job whose supervisor has died is
         ended Failed first (and any host it left running is killed)."""
@@ -193,19 +206,23 @@ class JobDirectory:
     def _supervised(self, state: dict[str, Any]) -> bool:
         supervisor = state.get("Local", {}).get("Supervisor")
         if supervisor is None:  # being launched: the launcher records the supervisor next
-            return True
+            changed = datetime.fromisoformat(state.get("LastModifiedTime") or iso(now()))
+            return (now() - changed).total_seconds() < LAUNCH_SECONDS
         return alive(supervisor)
 
 
 def _supervisor_died(state: dict[str, Any]) -> None:
-    if state.get("TrainingJobStatus") not in RUNNING or alive(
-            state.get("Local", {}).get("Supervisor")):
+    supervisor = state.get("Local", {}).get("Supervisor")
+    if state.get("TrainingJobStatus") not in RUNNING or alive(supervisor):
         return  # another reader got there first
     for host in state.get("Local", {}).get("Hosts", []):
         signal_group(host, signal.SIGKILL)
-    pid = state["Local"]["Supervisor"]["Pid"]
-    end(state, "Failed", f"the job's supervisor process (pid {pid}) ended without recording "
-                         "how the job ended; its hosts were stopped (see supervisor.log)")
+    if supervisor is None:
+        end(state, "Failed", "the job's supervisor never started (see supervisor.log)")
+        return
+    end(state, "Failed", f"the job's supervisor process (pid {supervisor['Pid']}) ended "
+                         "without recording how the job ended; its hosts were stopped (see "
+                         "supervisor.log)")
 
 
 # --- state changes -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The supervisor of a local training job: a small process of its own that runs the job's hosts.
 
-``python -m detectctl.local.supervisor --detach JOB_DIR`` starts it in a new session (its own
-process group, no terminal) and returns once it has recorded itself, so the job outlives the
-command that launched it and a Ctrl-C there does not reach it. The supervisor then
+The local backend starts it detached (:func:`detectctl.local.processes.spawn_detached`): in a
+session of its own, so the job outlives the command that launched it and a Ctrl-C there does
+not reach it. The supervisor then
 
 - starts each host as ``python -m algorithm.train`` in its own process group, under the
   container contract (``DETECTCTL_OPT_ML`` points at the host's tree), the hosts finding each
@@ -32,40 +32,20 @@ from pathlib import Path
 from typing import Any, Optional
 
 from detectctl.local.logs import LogWriter, log_file
+from detectctl.local.processes import STOP_SIGNALS
 from detectctl.local.state import JobDirectory, end, iso, now, process_start, transition
 
 GRACE_VARIABLE = "DETECTCTL_STOP_GRACE"
 DEFAULT_GRACE_SECONDS = 60.0
 FAILED_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--detach":
-        return detach(Path(argv[1]))
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m detectctl.local.supervisor [--detach] JOB_DIR\n")
+        sys.stderr.write("usage: python -m detectctl.local.supervisor JOB_DIR\n")
         return 2
     return Supervisor(JobDirectory(Path(argv[0]))).run()
-
-
-def detach(path: Path) -> int:
-    """Start the supervisor in a session of its own and record it in the job's state (so that
-    a supervisor that dies at once is noticed); return at once."""
-    job = JobDirectory(path)
-    # Blocked here, the stop signals stay pending in the supervisor (the mask is inherited)
-    # until it has its handlers: a stop sent at once is not lost, nor does it kill it.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    with open(path / "supervisor.log", "ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "detectctl.local.supervisor", str(path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd=path)
-    started = process_start(child.pid)
-    supervisor = {"Pid": child.pid, "Start": started or 0}
-    job.update(lambda state: state.setdefault("Local", {}).update(Supervisor=supervisor))
-    return 0
 
 
 def _die_with_parent() -> None:
@@ -99,6 +79,7 @@ class Supervisor:
     def run(self) -> int:
         for signum in STOP_SIGNALS:
             signal.signal(signum, lambda *_: self.stop_requested.set())
+        # Started with these blocked (spawn_detached): a stop sent meanwhile arrives now.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         me = {"Pid": os.getpid(), "Start": process_start(os.getpid()) or 0}
         self.job.update(lambda state: self._started(state, me))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +20,15 @@ from typing import Any, Optional
 
 from detectctl import formats, names, pretrained
 from detectctl.backend import LOCAL, LOCAL_INSTANCE, Plan, refuse
-from detectctl.errors import MissingDependencyError, PretrainedWeightsError, UsageError
+from detectctl.errors import (
+    DetectctlError,
+    MissingDependencyError,
+    PretrainedWeightsError,
+    UsageError,
+)
 from detectctl.local.layout import LocalChannel, lay_out
-from detectctl.local.state import JobDirectory, iso, jobs_home, now, transition
+from detectctl.local.processes import spawn_detached
+from detectctl.local.state import JobDirectory, end, iso, jobs_home, now, transition
 from detectctl.s3uri import is_s3_uri
 from detectctl.training import TrainingRequest
 
@@ -206,13 +211,15 @@ def _created(state: dict[str, Any], plan: LocalPlan, job: JobDirectory) -> None:
 
 
 def start_supervisor(job: JobDirectory) -> None:
-    """Start the job's supervisor, detached; a start that fails ends the job Failed."""
+    """Start the job's supervisor, detached, and record it; a start that fails ends the job
+    Failed."""
     env = {**os.environ, "PYTHONPATH": job.read_request()["environment"]["PYTHONPATH"]}
-    done = subprocess.run([sys.executable, "-m", "detectctl.local.supervisor", "--detach",
-                           str(job.path)], env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        from detectctl.local.state import end
-
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        job.update(lambda state: end(state, "Failed", f"the supervisor did not start: {reason}"))
+    try:
+        supervisor = spawn_detached(
+            [sys.executable, "-m", "detectctl.local.supervisor", str(job.path)],
+            log=job.path / "supervisor.log", cwd=job.path, env=env, block_stop_signals=True)
+    except DetectctlError as exc:
+        reason = f"the supervisor did not start: {exc}"
+        job.update(lambda state: end(state, "Failed", reason))
+        return
+    job.update(lambda state: state.setdefault("Local", {}).update(Supervisor=supervisor))

@@ -15,8 +15,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional
 
+from detectctl.artifacts import from_archive
 from detectctl.errors import DetectctlError
 from detectctl.s3uri import split_s3_uri
 
@@ -24,38 +25,10 @@ if TYPE_CHECKING:
     from detectctl.sagemaker.endpoints import SageMakerEndpoint
     from detectctl.session import Session
 
-CLASSES_FILE = "classes.json"
-
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "detectctl" / "classes"
-
-
-def from_archive(stream: IO[bytes], where: str) -> Optional[list[str]]:
-    """The names in ``classes.json`` at the top of a model.tar.gz read from ``stream`` (read
-    only up to that member), or None when the archive has none."""
-    import tarfile
-    import zlib
-
-    try:
-        with tarfile.open(fileobj=stream, mode="r|gz") as archive:
-            for member in archive:
-                if member.isfile() and os.path.normpath(member.name) == CLASSES_FILE:
-                    data = archive.extractfile(member).read()  # type: ignore[union-attr]
-                    break
-            else:
-                return None
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DetectctlError(f"{where}: not a readable model.tar.gz ({exc})") from None
-    try:
-        names = json.loads(data)["classes"]
-        if not isinstance(names, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise DetectctlError(f"{where}: {CLASSES_FILE} is not "
-                             '{"classes": ["name", ...]}') from None
-    return [str(name) for name in names]
 
 
 def for_model(session: Session, model_data: str) -> Optional[list[str]]:

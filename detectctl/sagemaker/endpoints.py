@@ -37,6 +37,7 @@ from detectctl.errors import (
 from detectctl.s3uri import is_s3_uri
 from detectctl.sagemaker.class_names import for_endpoint
 from detectctl.sagemaker.jobs import describe as describe_job
+from detectctl.sagemaker.logs import CloudWatchStreams
 
 if TYPE_CHECKING:
     from detectctl.session import Session
@@ -247,6 +248,13 @@ class SageMakerEndpoint(Endpoint):
 
     def details(self) -> dict[str, Any]:
         return {"endpoint": self.description, "config": self.config}
+
+    @property
+    def log_prefix(self) -> str:
+        return "AllTraffic"  # streams are AllTraffic/<instance id>
+
+    def log_streams(self) -> CloudWatchStreams:
+        return CloudWatchStreams(self.session.aws, f"/aws/sagemaker/Endpoints/{self.name}")
 
     @property
     def instance_type(self) -> str:

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "detectctl"
 
 # General helpers: each imports nothing of detectctl's but its errors.
 LEAVES = ("errors", "s3uri", "formats", "durations", "keyvalues", "names", "detections",
-          "display", "pretrained")
+          "artifacts", "display", "pretrained")
 # Modules every backend shares: they must not import a backend's modules.
 NEUTRAL = ("backend", "training", "jobs", "endpoints", "logs", "progress", "drawing",
            "hyperparameters", "formats", "detections", "names", "durations", "keyvalues",
