@@ -43,6 +43,17 @@ def spawn_detached(command: Sequence[str], *, log: Path, cwd: Path,
     return json.loads(done.stdout)
 
 
+def code_path() -> str:
+    """The folders that hold the ``detectctl`` and ``algorithm`` packages this process runs,
+    for the supervisor and the hosts to import the same code."""
+    import algorithm
+    import detectctl
+
+    folders = dict.fromkeys(str(Path(m.__file__).resolve().parent.parent)
+                            for m in (detectctl, algorithm))
+    return os.pathsep.join([*folders, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
 def main(argv: list[str]) -> int:
     block = argv[:1] == ["--block"]
     if block:

@@ -27,7 +27,7 @@ from detectctl.errors import (
     UsageError,
 )
 from detectctl.local.layout import LocalChannel, lay_out
-from detectctl.local.processes import spawn_detached
+from detectctl.local.processes import code_path, spawn_detached
 from detectctl.local.state import JobDirectory, end, iso, jobs_home, now, transition
 from detectctl.s3uri import is_s3_uri
 from detectctl.training import TrainingRequest
@@ -160,17 +160,6 @@ def _reserve(plan: LocalPlan) -> Path:
         return home / name
     raise UsageError(f"a local job named {plan.name!r} exists already ({plan.directory})",
                      hint="choose another --name")
-
-
-def code_path() -> str:
-    """The folders that hold the ``detectctl`` and ``algorithm`` packages this process runs,
-    for the supervisor and the hosts to import the same code."""
-    import algorithm
-    import detectctl
-
-    folders = dict.fromkeys(str(Path(m.__file__).resolve().parent.parent)
-                            for m in (detectctl, algorithm))
-    return os.pathsep.join([*folders, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
 def launch(plan: LocalPlan) -> JobDirectory:
