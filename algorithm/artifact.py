@@ -5,6 +5,9 @@ Layout (SageMaker tars the directory into ``model.tar.gz``)::
     model.pt                 the SSD's state dict (tensors only: torch.load(weights_only=True))
     hyperparameters.json     the job's hyperparameters, SageMaker's string map
     classes.json             {"classes": ["name of class 0", ...]}
+    metrics.json             how the job ended: {"epochs": N, "final": {metric: last value},
+                             "best_validation_mAP": x or null} (metric names as the job's
+                             metric lines; artifacts from before it have none)
     code/inference.py        the SageMaker PyTorch serving handlers (model_fn, input_fn, ...)
     code/algorithm/          the package those handlers import
 
@@ -20,7 +23,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -31,6 +34,7 @@ from algorithm.ssd import SSD, build_ssd
 WEIGHTS = "model.pt"
 HYPERPARAMETERS = "hyperparameters.json"
 CLASSES = "classes.json"
+METRICS = "metrics.json"
 CODE = "code"
 ARCHIVE = "model.tar.gz"
 
@@ -51,8 +55,9 @@ class ArtifactError(ValueError):
 
 
 def save(model_dir: Path, model: SSD, hyperparameters: Dict[str, str],
-         classes: Optional[List[str]]) -> None:
-    """Write the artifact into ``model_dir`` (weights, hyperparameters, classes, code)."""
+         classes: Optional[List[str]], metrics: Optional[Dict[str, Any]] = None) -> None:
+    """Write the artifact into ``model_dir`` (weights, hyperparameters, classes, the job's
+    metrics, code)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     partial = model_dir / (WEIGHTS + ".partial")
@@ -61,6 +66,8 @@ def save(model_dir: Path, model: SSD, hyperparameters: Dict[str, str],
     (model_dir / HYPERPARAMETERS).write_text(json.dumps(hyperparameters, indent=2) + "\n")
     names = list(classes) if classes else [str(i) for i in range(model.num_classes)]
     (model_dir / CLASSES).write_text(json.dumps({"classes": names}, indent=2) + "\n")
+    if metrics is not None:
+        (model_dir / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     code = model_dir / CODE
     if code.exists():
         shutil.rmtree(code)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -171,6 +171,7 @@ def run(paths: Paths) -> int:
     stopper = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
                             hp.early_stopping_tolerance)
     start_epoch, iteration, best_map = 0, 0, None
+    final: Dict[str, float] = {}  # each metric's last value, for the artifact's metrics.json
 
     # --- resume: a restarted job (spot interruption) continues from its last checkpoint
     state = checkpoints.load(paths.checkpoints_dir)
@@ -246,6 +247,8 @@ def run(paths: Paths) -> int:
         mean = (_all_mean(totals, ctx) / max(batch, 1)).tolist()
         summary = (f"epoch {epoch}/{hp.epochs}: cross_entropy {mean[0]:.4f}, smooth_l1 "
                    f"{mean[1]:.4f}, lr {lr:.3g}, {throughput:.1f} images/s, {elapsed:.0f} s")
+        final.update({"train:cross_entropy": mean[0], "train:smooth_l1": mean[1],
+                      "train:throughput": round(throughput, 2)})
         if ctx.is_main:
             for line in metrics.train_loss_lines(host, epoch, batch, *mean):
                 print(line, flush=True)
@@ -255,6 +258,7 @@ def run(paths: Paths) -> int:
         if val_set is not None:
             val_set.set_epoch(epoch - 1)
             result = _validate(model, val_set, hp, local_batch, device, ctx)
+            final["validation:mAP"] = round(result, 6)
             if ctx.is_main:
                 print(metrics.validation_map_line(host, epoch, round(result, 6)), flush=True)
                 summary += f", validation mAP {result:.4f}"
@@ -278,7 +282,8 @@ def run(paths: Paths) -> int:
     if ctx.distributed:
         _check_replicas(model, ctx, device)
     if ctx.is_main:
-        artifact.save(paths.model_dir, model, hp.to_sagemaker(), classes)
+        artifact.save(paths.model_dir, model, hp.to_sagemaker(), classes,
+                      metrics={"epochs": epoch, "final": final, "best_validation_mAP": best_map})
         log.info("model saved to %s after epoch %d", paths.model_dir, epoch)
     if ctx.distributed:
         dist.barrier()

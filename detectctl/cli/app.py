@@ -41,6 +41,7 @@ COMMANDS = {
     "evaluate": ("detectctl.cli.evaluate:evaluate", "Compute mAP and per-class AP of "
                                                     "predictions, as the training job computes "
                                                     "validation:mAP."),
+    "model": ("detectctl.cli.model:app", "Describe a trained model."),
     "endpoints": ("detectctl.cli.endpoints:app",
                   "List, describe, delete endpoints or read their logs."),
 }

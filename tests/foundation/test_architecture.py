@@ -16,7 +16,8 @@ PACKAGE = ROOT / "detectctl"
 LEAVES = ("errors", "s3uri", "formats", "durations", "keyvalues", "names", "detections",
           "artifacts", "display", "pretrained")
 # Modules every backend shares: they must not import a backend's modules.
-NEUTRAL = ("backend", "training", "jobs", "endpoints", "logs", "progress", "drawing",
+NEUTRAL = ("backend", "training", "jobs", "endpoints", "logs", "progress", "drawing", "models",
+           "scoring",
            "hyperparameters", "formats", "detections", "names", "durations", "keyvalues",
            "s3uri", "costs", "instances", "evaluation")
 

@@ -45,8 +45,12 @@ def test_a_job_trains_follows_and_leaves_a_deployable_model(data, home, capsys):
     assert out.startswith("training job demo completed: validation mAP ")
     assert out.endswith(f"  model:  {job / 'model.tar.gz'}\n")
     with tarfile.open(job / "model.tar.gz") as tar:
-        assert {"model.pt", "hyperparameters.json", "classes.json", "code"} <= set(
-            tar.getnames())
+        assert {"model.pt", "hyperparameters.json", "classes.json", "metrics.json",
+                "code"} <= set(tar.getnames())
+    recorded = json.loads((job / "model" / "metrics.json").read_text())
+    assert recorded["epochs"] == 2 and set(recorded["final"]) == {
+        "train:cross_entropy", "train:smooth_l1", "train:throughput", "validation:mAP"}
+    assert recorded["best_validation_mAP"] >= recorded["final"]["validation:mAP"]
     model, hp, classes = artifact.load(job / "model.tar.gz")
     assert (hp.image_shape, classes, model.num_classes) == (128, ["circle", "square",
                                                                   "triangle"], 3)
