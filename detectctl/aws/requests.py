@@ -7,10 +7,8 @@ imports boto3 or touches the network, so the tests check requests by dict equali
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from algorithm.metrics import METRIC_DEFINITIONS
@@ -25,16 +23,6 @@ CODE_CHANNEL_ARCHIVE = "/opt/ml/input/data/code/sourcedir.tar.gz"
 MODEL_CODE_DIRECTORY = "/opt/ml/model/code"
 CREATED_BY = {"created-by": f"detectctl {__version__}"}
 
-_TIMESTAMP_LENGTH = len("2026-01-01-00-00-00-000")
-_NAME_RE = re.compile(r"[^a-zA-Z0-9-]+")
-
-
-def unique_name(base: str, when: Optional[datetime] = None, max_length: int = 63) -> str:
-    """``base-YYYY-MM-DD-HH-MM-SS-mmm`` (UTC) within ``max_length``, as the sagemaker SDK names."""
-    when = when or datetime.now(timezone.utc)
-    stamp = when.strftime("%Y-%m-%d-%H-%M-%S-") + f"{when.microsecond // 1000:03d}"
-    base = _NAME_RE.sub("-", base).strip("-") or "detectctl"
-    return f"{base[:max_length - _TIMESTAMP_LENGTH - 1].rstrip('-')}-{stamp}"
 
 
 def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from algorithm.metrics import METRIC_DEFINITIONS as METRICS
-from detectctl import __version__
+from detectctl import __version__, names
 from detectctl.aws import requests as r
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.8.0-gpu-py312"
@@ -137,8 +137,8 @@ def test_bucket_request_location_constraint():
 
 def test_unique_name_like_the_sagemaker_sdk():
     when = datetime(2026, 11, 27, 9, 5, 7, 123456, tzinfo=timezone.utc)
-    assert r.unique_name("ssd-vgg-16", when) == "ssd-vgg-16-2026-11-27-09-05-07-123"
-    long = r.unique_name("x" * 80 + "_bad name", when)
+    assert names.unique_name("ssd-vgg-16", when) == "ssd-vgg-16-2026-11-27-09-05-07-123"
+    long = names.unique_name("x" * 80 + "_bad name", when)
     assert len(long) == 63 and long.endswith("-2026-11-27-09-05-07-123")
 
 
