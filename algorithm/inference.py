@@ -1,11 +1,13 @@
 """Inference handlers: the SageMaker PyTorch serving contract, in the built-in algorithm's format.
 
 ``model_fn`` loads the artifact; ``input_fn`` accepts ``image/jpeg``, ``image/png`` and
-``application/x-image`` bodies up to 6 MB and reads the request's custom attributes;
+``application/x-image`` bodies up to 6 MB, and ``application/x-recordio`` (one record of a .rec,
+as batch transform sends them), and reads the request's custom attributes;
 ``predict_fn`` decodes the image (:func:`algorithm.images.load_image`), resizes it to the model's
 ``image_shape`` exactly as validation does in training and runs the detector; ``output_fn``
 answers ``{"prediction": [[class_id, score, xmin, ymin, xmax, ymax], ...]}`` with coordinates
-normalised to [0, 1], best first, as the built-in Object Detection algorithm does.
+normalised to [0, 1], best first, as the built-in Object Detection algorithm does (one line
+of it, newline-ended, for ``Accept: application/jsonlines``).
 
 The same functions serve behind SageMaker's PyTorch inference toolkit (TorchServe) and behind
 ``algorithm/serve.py``, which adds dynamic batching through :meth:`Predictor.detect_batch`.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import http
 import importlib
+import io
 import json
 import math
 import os
@@ -39,8 +42,11 @@ from algorithm.hyperparameters import Hyperparameters
 from algorithm.ssd import SSD
 from algorithm.ssd.postprocess import postprocess_detections
 
-CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image")
-ACCEPT_TYPES = ("application/json", "*/*")
+RECORDIO = "application/x-recordio"
+# An image, or one RecordIO record of a .rec (batch transform splits a .rec into records).
+CONTENT_TYPES = ("image/jpeg", "image/png", "application/x-image", RECORDIO)
+JSON_LINES = "application/jsonlines"
+ACCEPT_TYPES = ("application/json", JSON_LINES, "*/*")
 MAX_BODY_BYTES = 6 * 1024 * 1024
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 SCORE_THRESHOLD_VARIABLE = "DETECTCTL_SCORE_THRESHOLD"
@@ -174,12 +180,34 @@ def content_type_of(value: Optional[str]) -> str:
 
 
 def accept_type_of(value: Optional[str]) -> str:
-    """The media type to answer for an Accept header; 406 unless JSON (or anything) is."""
+    """The media type to answer for an Accept header: JSON, or JSON lines (one line per
+    answer, as batch transform assembles a .rec's); 406 unless one of them (or anything) is."""
     accepted = [part.split(";")[0].strip().lower() for part in (value or "").split(",")]
+    if JSON_LINES in accepted:
+        return JSON_LINES
     if not value or any(a in ACCEPT_TYPES or a == "application/*" for a in accepted):
         return "application/json"
-    raise RequestError(f"accept type {value!r} is not supported; use application/json",
-                       status=406)
+    raise RequestError(f"accept type {value!r} is not supported; use application/json or "
+                       f"{JSON_LINES}", status=406)
+
+
+def image_of_record(data: bytes) -> bytes:
+    """The image in one RecordIO record: framed as in a .rec file (magic, length, payload), or
+    the payload alone (the image record header, the label, the encoded image)."""
+    from algorithm.data import recordio
+
+    try:
+        if data[:4] == recordio.MAGIC_BYTES:
+            payload = recordio.read_record(io.BytesIO(data))
+            if payload is None:
+                raise recordio.RecordIOError("no record in the body")
+            data = payload
+        _, _, image = recordio.unpack_detection(data)
+    except (recordio.RecordIOError, ValueError) as exc:
+        raise RequestError(f"the body is not a RecordIO image record: {exc}") from None
+    if not image:
+        raise RequestError("the RecordIO record holds no image")
+    return image
 
 
 def custom_attributes_of(context: Any) -> Optional[str]:
@@ -262,7 +290,7 @@ def model_fn(model_dir: str, context: Any = None) -> Predictor:
 
 def input_fn(request_body: Any, request_content_type: Optional[str], context: Any = None
              ) -> Request:
-    content_type_of(request_content_type)
+    content_type = content_type_of(request_content_type)
     attributes = parse_custom_attributes(custom_attributes_of(context))
     if isinstance(request_body, str):
         raise RequestError("the body must be the image's bytes, not text")
@@ -272,6 +300,8 @@ def input_fn(request_body: Any, request_content_type: Optional[str], context: An
                            status=413)
     if not data:
         raise RequestError("the body is empty; send an image")
+    if content_type == RECORDIO:
+        data = image_of_record(data)
     return Request(data, attributes)
 
 
@@ -281,6 +311,7 @@ def predict_fn(input_data: Request, model: Predictor, context: Any = None) -> np
 
 
 def output_fn(prediction: np.ndarray, accept: Optional[str], context: Any = None) -> str:
-    accept_type_of(accept)
+    accepted = accept_type_of(accept)
     rows = [[float(value) for value in row] for row in np.asarray(prediction).reshape(-1, 6)]
-    return json.dumps({"prediction": rows})
+    answer = json.dumps({"prediction": rows})
+    return answer + "\n" if accepted == JSON_LINES else answer

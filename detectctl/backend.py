@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from detectctl.jobs import TrainingJob
     from detectctl.logs import JobLogs
     from detectctl.training import TrainingRequest
+    from detectctl.transforms import TransformJob, TransformRequest
 
 SAGEMAKER = "sagemaker"
 LOCAL = "local"
@@ -152,6 +153,26 @@ class Backend(ABC):
     @abstractmethod
     def endpoints(self) -> list[Endpoint]:
         """Endpoints, newest first."""
+
+    # --- batch transform ---------------------------------------------------------------------
+
+    @abstractmethod
+    def plan_transform(self, request: TransformRequest) -> Plan:
+        """Resolve a batch transform for this backend."""
+
+    @abstractmethod
+    def launch_transform(self, plan: Plan,
+                         confirm: Callable[[str], bool] = lambda question: True
+                         ) -> TransformJob:
+        """Start the planned transform job."""
+
+    @abstractmethod
+    def transform_job(self, name: str) -> TransformJob:
+        """A handle on an existing transform job."""
+
+    @abstractmethod
+    def transform_jobs(self, *, limit: int = 20) -> list[TransformJob]:
+        """Recent transform jobs, newest first."""
 
     def predict(self, endpoint: str, image: Union[bytes, str, Path],
                 **options: Any) -> list[Detection]:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from detectctl.endpoints import Endpoint
     from detectctl.jobs import TrainingJob
     from detectctl.training import TrainingRequest
+    from detectctl.transforms import TransformJob
 
 BACKEND_VARIABLE = "DETECTCTL_BACKEND"
 
@@ -257,6 +258,36 @@ class Session:
     def training_jobs(self, **filters: Any) -> list[TrainingJob]:
         """Recent training jobs, newest first (``status``, ``name_contains``, ``limit``)."""
         return self.backend.training_jobs(**filters)
+
+    # --- batch transform ---------------------------------------------------------------------
+
+    def plan_transform(self, source: Any, **options: Any) -> Plan:
+        """Resolve a batch transform of ``source`` (a job, its name or a model archive) on the
+        backend for ``instance_type`` (see :func:`detectctl.transforms.transform_request`)."""
+        from detectctl.transforms import transform_request
+
+        if self.backend_name == LOCAL:
+            options.setdefault("instance_type", LOCAL_INSTANCE)
+        elif "instance_type" not in options:
+            raise UsageError("instance_type is required on SageMaker",
+                             hint="e.g. ml.c5.xlarge; `detectctl instances` lists them")
+        request = transform_request(source=getattr(source, "name", source), **options)
+        return self.backend_for(request.instance_type).plan_transform(request)
+
+    def launch_transform(self, plan: Plan,
+                         confirm: Callable[[str], bool] = lambda question: True
+                         ) -> TransformJob:
+        return self.get_backend(plan.backend).launch_transform(plan, confirm)
+
+    def transform(self, source: Any, **options: Any) -> TransformJob:
+        """Start a batch transform job; it runs on: ``job.wait()`` waits for it."""
+        return self.launch_transform(self.plan_transform(source, **options))
+
+    def transform_job(self, name: str) -> TransformJob:
+        return self.backend.transform_job(name)
+
+    def transform_jobs(self, **filters: Any) -> list[TransformJob]:
+        return self.backend.transform_jobs(**filters)
 
     # --- serving -----------------------------------------------------------------------------
 

@@ -173,7 +173,7 @@ class EndpointSpec:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def model_request(spec: EndpointSpec) -> dict[str, Any]:
+def model_request(spec: EndpointSpec | TransformJobSpec) -> dict[str, Any]:
     """The CreateModel request: the serving image, the artifact and the toolkit's settings."""
     return {
         "ModelName": spec.model_name,
@@ -216,6 +216,56 @@ def endpoint_request(spec: EndpointSpec) -> dict[str, Any]:
 def update_endpoint_request(spec: EndpointSpec) -> dict[str, Any]:
     """The UpdateEndpoint request: SageMaker swaps configs without downtime."""
     return {"EndpointName": spec.endpoint_name, "EndpointConfigName": spec.config_name}
+
+
+@dataclass(frozen=True)
+class TransformJobSpec:
+    """A model and the batch transform job that uses it: what ``detectctl transform``
+    creates. ``content_type`` and ``accept`` follow the input: images one by one
+    (``application/x-image``, answers ``application/json``), or a ``.rec`` split into records
+    (``application/x-recordio``, answers ``application/jsonlines`` assembled line by line)."""
+
+    job_name: str
+    model_name: str
+    role: str
+    image: str
+    region: str
+    model_data: str
+    instance_type: str
+    input_uri: str
+    output_uri: str
+    content_type: str
+    accept: str
+    instance_count: int = 1
+    entry_point: str = "inference.py"
+    max_payload_mb: int = 6
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def records(self) -> bool:
+        return self.content_type == "application/x-recordio"
+
+
+def transform_job_request(spec: TransformJobSpec) -> dict[str, Any]:
+    """The CreateTransformJob request: one record per request, answers assembled by line for
+    a ``.rec``, one ``<name>.out`` per image otherwise."""
+    return {
+        "TransformJobName": spec.job_name,
+        "ModelName": spec.model_name,
+        "BatchStrategy": "SingleRecord",
+        "MaxPayloadInMB": spec.max_payload_mb,
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": spec.input_uri}},
+            "ContentType": spec.content_type,
+            "SplitType": "RecordIO" if spec.records else "None",
+            "CompressionType": "None",
+        },
+        "TransformOutput": {"S3OutputPath": spec.output_uri, "Accept": spec.accept,
+                            "AssembleWith": "Line" if spec.records else "None"},
+        "TransformResources": {"InstanceType": spec.instance_type,
+                               "InstanceCount": spec.instance_count},
+        "Tags": _tags(spec.tags),
+    }
 
 
 def bucket_request(bucket: str, region: str) -> dict[str, Any]:

@@ -26,6 +26,8 @@ COMMANDS = {
                                               "bucket and (with --instance) the quota."),
     "train": ("detectctl.cli.train:train", "Launch an SSD training job on SageMaker, or on "
                                            "this machine with --instance local."),
+    "presets": ("detectctl.cli.presets:presets", "List the job presets for `train --preset "
+                                                 "NAME`, with what each run may cost."),
     "logs": ("detectctl.cli.logs:logs",
              "Print a training job's logs, every host merged in time order."),
     "deploy": ("detectctl.cli.deploy:deploy", "Deploy a model to an endpoint on SageMaker, or "
@@ -42,6 +44,8 @@ COMMANDS = {
                                                     "predictions, as the training job computes "
                                                     "validation:mAP."),
     "model": ("detectctl.cli.model:app", "Describe a trained model."),
+    "transform": ("detectctl.cli.transform:app",
+                  "Run batch transform jobs: a model's detections for a whole dataset."),
     "endpoints": ("detectctl.cli.endpoints:app",
                   "List, describe, delete endpoints or read their logs."),
 }

@@ -16,9 +16,11 @@ from detectctl.endpoints import Endpoint
 from detectctl.jobs import TrainingJob
 from detectctl.local import endpoints as local_endpoints
 from detectctl.local import training
+from detectctl.local import transform as local_transform
 from detectctl.local.jobs import LocalTrainingJob, list_jobs
 from detectctl.local.state import home, jobs_home
 from detectctl.training import TrainingRequest
+from detectctl.transforms import TransformJob, TransformRequest
 
 
 class LocalBackend(Backend):
@@ -67,3 +69,20 @@ class LocalBackend(Backend):
 
     def endpoints(self) -> list[Endpoint]:
         return local_endpoints.list_endpoints(self.home)
+
+    def plan_transform(self, request: TransformRequest) -> local_transform.LocalTransformPlan:
+        return local_transform.plan(request, self.home)
+
+    def launch_transform(self, plan: Plan,
+                         confirm: Callable[[str], bool] = lambda question: True
+                         ) -> local_transform.LocalTransformJob:
+        assert isinstance(plan, local_transform.LocalTransformPlan)
+        return local_transform.launch(plan)
+
+    def transform_job(self, name: str) -> local_transform.LocalTransformJob:
+        job = local_transform.LocalTransformJob((self.home or home()) / "transforms" / name)
+        job.refresh()
+        return job
+
+    def transform_jobs(self, *, limit: int = 20) -> list[TransformJob]:
+        return local_transform.list_jobs(self.home, limit=limit)

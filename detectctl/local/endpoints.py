@@ -54,7 +54,7 @@ HOST = "127.0.0.1"
 READY_TIMEOUT_SECONDS = 600
 STOP_GRACE_SECONDS = 30
 REQUEST_TIMEOUT_SECONDS = 120
-_LISTENING = re.compile(r"listening on (http://[^\s:/]+:\d+)")
+LISTENING = re.compile(r"listening on (http://[^\s:/]+:\d+)")
 RUNNING = ("Creating", "InService")
 _ERROR_LINE = re.compile(r"\S+Z error")  # the server's stamped one-line errors
 
@@ -137,7 +137,7 @@ class LocalDeployPlan(Plan):
                 "Model": str(self.model), "Source": self.source, "Command": self.command()}
 
 
-def _model(source: str, jobs_dir: Path) -> Path:
+def resolve_model(source: str, jobs_dir: Path) -> Path:
     """The model a source names: a local job's, a model.tar.gz, or a model directory."""
     if is_s3_uri(source):
         raise UsageError(f"{source}: a local endpoint serves a model on this machine",
@@ -168,7 +168,7 @@ def plan(source: str, *, instance_type: str = LOCAL_INSTANCE, name: Optional[str
     if instance_type != LOCAL_INSTANCE:
         raise UsageError(f"instance type {instance_type!r} is not local")
     base = home_dir or home()
-    model = _model(source, base / "jobs")
+    model = resolve_model(source, base / "jobs")
     if name is None:
         local_job = "/" not in source and (base / "jobs" / source / "job.json").is_file()
         name = source if local_job else names.unique_name("ssd")
@@ -253,11 +253,11 @@ class LocalEndpoint(Endpoint):
                                           f"{state.get('FailureReason')}",
                                           reason=state.get("FailureReason"))
             if url is None:
-                found = _LISTENING.search(log.read_text(encoding="utf-8", errors="replace"))
+                found = LISTENING.search(log.read_text(encoding="utf-8", errors="replace"))
                 if found:
                     url = found.group(1)
                     self.directory.update(lambda s, url=url: s.update(Url=url))
-            if url is not None and _ping(url):
+            if url is not None and ping(url):
                 self.directory.update(lambda s: s.update(EndpointStatus="InService"))
                 self.refresh()
                 return
@@ -280,7 +280,7 @@ class LocalEndpoint(Endpoint):
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as answer:
                 return answer.read()
         except urllib.error.HTTPError as exc:
-            reason = _error_message(exc)
+            reason = error_message(exc)
             kind = UsageError if 400 <= exc.code < 500 else DetectctlError
             raise kind(f"endpoint {self.name} answered {exc.code}: {reason}") from None
         except (urllib.error.URLError, OSError) as exc:
@@ -325,7 +325,8 @@ class LocalEndpoint(Endpoint):
         return rows
 
 
-def _ping(url: str) -> bool:
+def ping(url: str) -> bool:
+    """Whether the server at ``url`` answers ``/ping`` with 200."""
     try:
         with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
             return answer.status == 200
@@ -333,7 +334,8 @@ def _ping(url: str) -> bool:
         return False
 
 
-def _error_message(error: urllib.error.HTTPError) -> str:
+def error_message(error: urllib.error.HTTPError) -> str:
+    """The one-line reason in an error answer of the server."""
     body = error.read()
     try:
         return str(json.loads(body)["error"])

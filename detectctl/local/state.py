@@ -42,7 +42,8 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 RUNNING = ("InProgress", "Stopping")
 # How long a job may be launching (no supervisor recorded yet) before a reader gives up on it.
 LAUNCH_SECONDS = 60
-TIME_KEYS = ("CreationTime", "TrainingStartTime", "TrainingEndTime", "LastModifiedTime")
+TIME_KEYS = ("CreationTime", "TrainingStartTime", "TrainingEndTime", "TransformStartTime",
+             "TransformEndTime", "LastModifiedTime")
 
 
 def home() -> Path:

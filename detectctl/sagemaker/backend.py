@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl.backend import SAGEMAKER, Backend
-from detectctl.sagemaker import endpoints, jobs, training
+from detectctl.sagemaker import endpoints, jobs, training, transform
 
 if TYPE_CHECKING:
     from detectctl.session import Session
     from detectctl.training import TrainingRequest
+    from detectctl.transforms import TransformJob, TransformRequest
 
 
 class SageMakerBackend(Backend):
@@ -50,3 +51,17 @@ class SageMakerBackend(Backend):
 
     def endpoints(self) -> list[endpoints.SageMakerEndpoint]:  # type: ignore[override]
         return endpoints.list_endpoints(self.session)
+
+    def plan_transform(self, request: TransformRequest) -> transform.TransformPlan:
+        return transform.plan(self.session, request)
+
+    def launch_transform(self, plan: transform.TransformPlan,  # type: ignore[override]
+                         confirm: Callable[[str], bool] = lambda question: True
+                         ) -> transform.SageMakerTransformJob:
+        return transform.launch(self.session, plan, confirm)
+
+    def transform_job(self, name: str) -> transform.SageMakerTransformJob:
+        return transform.SageMakerTransformJob(self.session, name)
+
+    def transform_jobs(self, *, limit: int = 20) -> list[TransformJob]:
+        return transform.list_jobs(self.session, limit=limit)
