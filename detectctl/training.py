@@ -6,9 +6,10 @@ other, the data format and the job name, and keeps the hyperparameters as the us
 A backend then refuses what it cannot honour (:func:`detectctl.backend.refuse`) and plans the
 rest (:meth:`detectctl.backend.Backend.plan`).
 
-Job presets (``--config`` files, YAML or JSON) hold hyperparameters and any of ``detectctl
-train``'s options under their option names; :func:`preset_arguments` merges one with the options
-given on the command line.
+Job files (``--config`` files, YAML or JSON, and the presets shipped in
+:mod:`detectctl.presets`) hold hyperparameters and any of ``detectctl train``'s options under
+their option names; :func:`merge_job_files` layers them (a preset, then a ``--config`` file) and
+:func:`preset_arguments` merges the result with the options given on the command line.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ OPTION_FIELDS = {
     "tags": "tags", "image": "image", "classes": "classes",
 }
 FIELD_OPTIONS = {value: "--" + key.replace("_", "-") for key, value in OPTION_FIELDS.items()}
+# A job file's keys besides train's options; a description (the presets have one) says what the
+# file is for and sets nothing.
+JOB_FILE_KEYS = ("hyperparameters", "description")
 
 
 @dataclass(frozen=True)
@@ -163,15 +167,29 @@ def load_job_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def merge_job_files(*files: Mapping[str, Any]) -> dict[str, Any]:
+    """Job files (as :func:`load_job_file` returns them) layered, each overriding the ones
+    before it: options by name (``max-run`` and ``max_run`` are one), hyperparameters one by
+    one."""
+    merged: dict[str, Any] = {"hyperparameters": {}}
+    for file in files:
+        for key, value in file.items():
+            if key == "hyperparameters":
+                merged["hyperparameters"].update(value)
+            else:
+                merged[key.replace("-", "_")] = value
+    return merged
+
+
 def preset_arguments(given: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`training_request` arguments from a preset's options overridden by the options
+    """:func:`training_request` arguments from a job file's options overridden by the options
     given (both under train's option names, ``None`` meaning not given)."""
     values = {key.replace("-", "_"): value for key, value in preset.items()
-              if key != "hyperparameters"}
+              if key not in JOB_FILE_KEYS}
     unknown = sorted(set(values) - set(OPTION_FIELDS))
     if unknown:
         raise UsageError(f"--config: unknown key {unknown[0]!r}",
-                         hint="keys: hyperparameters, " + ", ".join(sorted(OPTION_FIELDS)))
+                         hint="keys: " + ", ".join([*JOB_FILE_KEYS, *sorted(OPTION_FIELDS)]))
     values.update({key: value for key, value in given.items() if value is not None})
     for key in ("max_run", "max_wait"):
         if isinstance(values.get(key), str):

@@ -50,6 +50,10 @@ def train(
     hp: Annotated[Optional[list[str]], typer.Option(
         "--hp", help="Hyperparameter KEY=VALUE (repeatable); see `detectctl hyperparameters`.",
         show_default=False, metavar="KEY=VALUE")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", help="A job preset shipped with detectctl (`detectctl presets` lists "
+                         "them); --config, then these options and --hp override it.",
+        show_default=False, metavar="NAME")] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="YAML or JSON job preset: hyperparameters and any of these options.",
         show_default=False, metavar="FILE")] = None,
@@ -114,11 +118,12 @@ def train(
     --count local hosts under a supervisor of its own. Either way the job keeps running when
     this command ends; Ctrl-C while following only detaches.
     """
-    from detectctl import training
+    from detectctl import presets, training
     from detectctl.keyvalues import parse_key_values, split_list
 
-    preset = training.load_job_file(config) if config else {}
-    values = {**preset.get("hyperparameters", {}), **parse_key_values(hp or [], "--hp")}
+    job_file = training.merge_job_files(presets.get(preset).job_file() if preset else {},
+                                        training.load_job_file(config) if config else {})
+    values = {**job_file["hyperparameters"], **parse_key_values(hp or [], "--hp")}
     source = str(config) if config and not hp else None
     given = {
         "instance": instance, "count": count, "train": train_uri, "validation": validation,
@@ -130,7 +135,7 @@ def train(
         "encrypt_inter_container": encrypt_inter_container, "volume_size": volume_size,
         "tags": tags, "image": image, "classes": classes,
     }
-    arguments = training.preset_arguments(given, preset)
+    arguments = training.preset_arguments(given, job_file)
     local = arguments["instance_type"] == LOCAL
     session = open_session(profile, region, role, bucket, backend=LOCAL if local else None)
     if local:
