@@ -11,7 +11,7 @@ A backend subclass says how to describe, invoke and delete the endpoint.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -23,29 +23,21 @@ from detectctl.detections import (
     Detection,
     parse_prediction,
 )
-from detectctl.display import html_table
 from detectctl.errors import NotFoundError, UsageError
 from detectctl.logs import JobLogs
+from detectctl.resources import Resource
 
 if TYPE_CHECKING:
     from detectctl.logs import LogStreams
 
 
-class Endpoint(ABC):
+class Endpoint(Resource):
     """An endpoint serving a detectctl model."""
 
-    #: ``sagemaker`` or ``local``
-    backend: str = ""
+    KIND = "Endpoint"
+    STATUS_KEY = "EndpointStatus"
     #: requests served over the last 24 hours, where the backend's listing counts them
     invocations_24h: Optional[float] = None
-
-    def __init__(self, name: str, description: Optional[dict[str, Any]] = None):
-        self.name = name
-        self._description = description
-
-    @abstractmethod
-    def refresh(self) -> dict[str, Any]:
-        """Describe the endpoint now (``EndpointStatus``, ...) and remember it."""
 
     @abstractmethod
     def invoke(self, body: bytes, content_type: str, *,
@@ -55,10 +47,6 @@ class Endpoint(ABC):
     @abstractmethod
     def delete(self) -> list[str]:
         """Delete the endpoint and what serves it; return what was deleted."""
-
-    @abstractmethod
-    def summary(self) -> list[tuple[str, str]]:
-        """Label/value rows: what a person wants to see about the endpoint."""
 
     @abstractmethod
     def class_names(self) -> Optional[list[str]]:
@@ -108,15 +96,6 @@ class Endpoint(ABC):
         """In service for a long time without a request (where the backend can tell)."""
         return False
 
-    @property
-    def cli_options(self) -> str:
-        """What commands need to address this endpoint (`` --local`` for local ones)."""
-        return " --local" if self.backend == "local" else ""
-
-    @property
-    def description(self) -> dict[str, Any]:
-        return self._description if self._description is not None else self.refresh()
-
     def details(self) -> dict[str, Any]:
         """Everything known about the endpoint, for ``--json``."""
         return self.description
@@ -125,10 +104,6 @@ class Endpoint(ABC):
     def age(self) -> timedelta:
         created = self.description["CreationTime"]
         return datetime.now(timezone.utc) - created.astimezone(timezone.utc)
-
-    @property
-    def status(self) -> str:
-        return self.description["EndpointStatus"]
 
     @property
     def failure_reason(self) -> Optional[str]:
@@ -158,11 +133,3 @@ class Endpoint(ABC):
                              "most 6 MiB", hint="resize or recompress it")
         body = self.invoke(image, content_type or DEFAULT_CONTENT_TYPE)
         return parse_prediction(body, threshold=threshold, class_names=class_names)
-
-    def __repr__(self) -> str:
-        status = self._description.get("EndpointStatus") if self._description else None
-        where = f", backend={self.backend!r}" if self.backend != "sagemaker" else ""
-        return f"Endpoint({self.name!r}, status={status!r}{where})"
-
-    def _repr_html_(self) -> str:
-        return html_table(self.summary())

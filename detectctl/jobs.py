@@ -15,15 +15,16 @@ delete the job and where its log streams are.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl import costs
-from detectctl.display import html_table, timestamp
+from detectctl.display import timestamp
 from detectctl.errors import JobFailedError, WaitTimeoutError
 from detectctl.logs import TERMINAL, JobLogs
+from detectctl.resources import Resource
 
 if TYPE_CHECKING:
     from detectctl.logs import LogStreams
@@ -33,23 +34,13 @@ if TYPE_CHECKING:
 LONGEST_WAIT_SECONDS = 28 * 24 * 3600
 
 
-class TrainingJob(ABC):
+class TrainingJob(Resource):
     """A training job. Attributes read the last description; ``refresh()`` updates it."""
 
-    #: ``sagemaker`` or ``local``
-    backend: str = ""
-    #: how often following the job's logs polls for new lines
-    poll_seconds: float = 5.0
-
-    def __init__(self, name: str, description: Optional[dict[str, Any]] = None):
-        self.name = name
-        self._description = description
+    KIND = "TrainingJob"
+    STATUS_KEY = "TrainingJobStatus"
 
     # --- what each backend provides ------------------------------------------------------
-
-    @abstractmethod
-    def refresh(self) -> dict[str, Any]:
-        """Describe the job now (and remember the description)."""
 
     @abstractmethod
     def stop(self) -> None:
@@ -72,14 +63,6 @@ class TrainingJob(ABC):
         """Where the job's log streams are."""
 
     # --- the same on every backend --------------------------------------------------------
-
-    @property
-    def description(self) -> dict[str, Any]:
-        return self._description if self._description is not None else self.refresh()
-
-    @property
-    def status(self) -> str:
-        return self.description["TrainingJobStatus"]
 
     @property
     def secondary_status(self) -> Optional[str]:
@@ -135,11 +118,6 @@ class TrainingJob(ABC):
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
-
-    @property
-    def cli_options(self) -> str:
-        """What commands need to address this job (`` --local`` for local jobs)."""
-        return " --local" if self.backend == "local" else ""
 
     def wait(self, timeout: float = LONGEST_WAIT_SECONDS, poll: Optional[float] = None) -> str:
         """Wait until the job completes, fails or stops; return the status.
@@ -205,12 +183,4 @@ class TrainingJob(ABC):
         if self.model_artifact and self.status == "Completed":
             rows.append(("model", self.model_artifact))
         return rows
-
-    def __repr__(self) -> str:
-        status = self._description.get("TrainingJobStatus") if self._description else None
-        where = f", backend={self.backend!r}" if self.backend != "sagemaker" else ""
-        return f"TrainingJob({self.name!r}, status={status!r}{where})"
-
-    def _repr_html_(self) -> str:
-        return html_table(self.summary())
 

@@ -14,16 +14,17 @@ DescribeTransformJob).
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from detectctl import formats, names
-from detectctl.display import html_table, timestamp
+from detectctl.display import timestamp
 from detectctl.errors import JobFailedError, UsageError, WaitTimeoutError
 from detectctl.logs import TERMINAL, JobLogs
+from detectctl.resources import Resource
 
 if TYPE_CHECKING:
     from detectctl.logs import LogStreams
@@ -74,20 +75,12 @@ def transform_request(*, source: str, input: str, output: str, instance_type: st
                             keep_model=keep_model, tags=dict(tags or {}))
 
 
-class TransformJob(ABC):
+class TransformJob(Resource):
     """A batch transform job. Attributes read the last description; ``refresh()`` updates
     it."""
 
-    backend: str = ""
-    poll_seconds: float = 5.0
-
-    def __init__(self, name: str, description: Optional[dict[str, Any]] = None):
-        self.name = name
-        self._description = description
-
-    @abstractmethod
-    def refresh(self) -> dict[str, Any]:
-        """Describe the job now."""
+    KIND = "TransformJob"
+    STATUS_KEY = "TransformJobStatus"
 
     @abstractmethod
     def stop(self) -> None:
@@ -108,14 +101,6 @@ class TransformJob(ABC):
         return []
 
     @property
-    def description(self) -> dict[str, Any]:
-        return self._description if self._description is not None else self.refresh()
-
-    @property
-    def status(self) -> str:
-        return self.description["TransformJobStatus"]
-
-    @property
     def failure_reason(self) -> Optional[str]:
         return self.description.get("FailureReason")
 
@@ -126,10 +111,6 @@ class TransformJob(ABC):
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
-
-    @property
-    def cli_options(self) -> str:
-        return " --local" if self.backend == "local" else ""
 
     def wait(self, timeout: float = 28 * 24 * 3600, poll: Optional[float] = None) -> str:
         deadline = time.monotonic() + timeout
@@ -176,11 +157,3 @@ class TransformJob(ABC):
         if self.failure_reason:
             rows.append(("reason", self.failure_reason))
         return rows
-
-    def __repr__(self) -> str:
-        status = self._description.get("TransformJobStatus") if self._description else None
-        where = f", backend={self.backend!r}" if self.backend != "sagemaker" else ""
-        return f"TransformJob({self.name!r}, status={status!r}{where})"
-
-    def _repr_html_(self) -> str:
-        return html_table(self.summary())

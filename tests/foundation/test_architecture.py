@@ -17,7 +17,7 @@ LEAVES = ("errors", "s3uri", "formats", "durations", "keyvalues", "names", "dete
           "artifacts", "display", "pretrained")
 # Modules every backend shares: they must not import a backend's modules.
 NEUTRAL = ("backend", "training", "jobs", "endpoints", "logs", "progress", "drawing", "models",
-           "scoring", "transforms",
+           "scoring", "transforms", "resources", "presets",
            "hyperparameters", "formats", "detections", "names", "durations", "keyvalues",
            "s3uri", "costs", "instances", "evaluation")
 
