@@ -40,10 +40,8 @@ def list_jobs(
     rows = []
     for job in jobs:
         d = job.description
-        created, ended = d.get("CreationTime"), d.get("TrainingEndTime")
-        took = str(ended - created).split(".")[0] if created and ended else "-"
         rows.append((job.name, d["TrainingJobStatus"], d.get("SecondaryStatus", ""),
-                     f"{created:%Y-%m-%d %H:%M}" if created else "-", took))
+                     *output.created_and_took(d.get("CreationTime"), d.get("TrainingEndTime"))))
     output.print_table(["job", "status", "detail", "created", "took"], rows)
 
 

@@ -27,6 +27,12 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     stdout().print(table)
 
 
+def created_and_took(created: Any, ended: Any) -> tuple[str, str]:
+    """Table cells for when a job was created and how long it took (``-`` when unknown)."""
+    took = str(ended - created).split(".")[0] if created and ended else "-"
+    return (f"{created:%Y-%m-%d %H:%M}" if created else "-"), took
+
+
 def _box() -> Any:
     from rich import box
 

@@ -145,10 +145,8 @@ def list_jobs(
     rows = []
     for job in jobs:
         d = job.description
-        created, ended = d.get("CreationTime"), d.get("TransformEndTime")
-        took = str(ended - created).split(".")[0] if created and ended else "-"
-        rows.append((job.name, job.status, f"{created:%Y-%m-%d %H:%M}" if created else "-",
-                     took))
+        rows.append((job.name, job.status,
+                     *output.created_and_took(d.get("CreationTime"), d.get("TransformEndTime"))))
     output.print_table(["job", "status", "created", "took"], rows)
 
 
