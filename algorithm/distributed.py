@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import List, Mapping, Optional
+from functools import partial
+from typing import List, Mapping, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -114,6 +115,37 @@ def init(context: Context) -> torch.device:
         dist.init_process_group(backend=backend, init_method="env://",
                                 rank=context.rank, world_size=context.world_size)
     return device
+
+
+def match_bucket_strides(model: torch.nn.Module) -> None:
+    """Hand DDP every gradient with its parameter's exact strides, so that it matches the
+    parameter's view in DDP's gradient bucket.
+
+    In the channels-last format a weight with a size-1 dimension (a 1x1 convolution's
+    ``[C_out, C_in, 1, 1]``) has strides of its own in those dimensions; the contiguous format
+    gives them other strides for the same memory. torch 1.12's CPU convolutions return such a
+    weight's gradient in the contiguous format when their input is 1x1 pixels (MobileNetV3's
+    squeeze-and-excitation layers, the last feature maps of a small image). Autograd keeps
+    it (its layout contract ignores size-1 dimensions), but DDP compares every stride with the
+    bucket's view and warns "Grad strides do not match bucket view strides". Giving the
+    gradient the parameter's strides is a view of the same memory, not a copy. A gradient whose
+    layout really differs is cloned to the parameter's strides by autograd itself, so only
+    parameters with a size-1 dimension need this. Call it after the model's last change of
+    memory format and before wrapping it in DDP.
+    """
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dim() > 1 and 1 in parameter.shape:
+            parameter.register_hook(partial(_restride, parameter.stride()))
+
+
+def _restride(strides: Tuple[int, ...], grad: torch.Tensor) -> Optional[torch.Tensor]:
+    """``grad`` with ``strides`` if they differ from its own in size-1 dimensions only."""
+    if grad.stride() == strides:
+        return None  # keep it as it is
+    if any(size != 1 and have != want
+           for size, have, want in zip(grad.shape, grad.stride(), strides)):
+        return None
+    return grad.as_strided(grad.shape, strides, grad.storage_offset())
 
 
 def shutdown() -> None:

@@ -337,6 +337,7 @@ def _data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Mod
         options["forward_sync_buffers"] = False  # PyTorch >= 2.14 (still syncs once at start)
     else:
         options["broadcast_buffers"] = False
+    distributed.match_bucket_strides(model)  # channels-last weights on torch 1.12
     return ddp(model, **options)
 
 

@@ -198,7 +198,8 @@ def _match(
     last = torch.ones_like(key, dtype=torch.bool)
     last[:-1] = key[:-1] != key[1:]
     key, slot = key[last], slot[order[last]]
-    return key // num_anchors, key % num_anchors, slot
+    # torch.div, not //: on torch 1.12 (the P2 image) // on tensors warns of its deprecation.
+    return torch.div(key, num_anchors, rounding_mode="floor"), key % num_anchors, slot
 
 
 def _dense_overlaps(boxes: Tensor, anchors: Tensor) -> Tuple[Tensor, Tensor]:
@@ -317,9 +318,9 @@ def _grid_candidates(
     within = torch.arange(group.shape[0], device=device)
     within -= (counts.cumsum(0) - counts)[group]
     width = cols.view(-1).to(torch.int64)[group]
-    row = row0.view(-1).to(torch.int64)[group] + within // width
+    row = row0.view(-1).to(torch.int64)[group] + torch.div(within, width, rounding_mode="floor")
     col = col0.view(-1).to(torch.int64)[group] + within % width
-    shape, box = group // (n * m), group % (n * m)
+    shape, box = torch.div(group, n * m, rounding_mode="floor"), group % (n * m)
     anchor = first[shape] + (row * size[shape] + col) * per[shape]
 
     # The ratio as the dense path computes it, pair by pair.
@@ -329,4 +330,4 @@ def _grid_candidates(
     ih = torch.min(y2, ay2).sub_(torch.max(y1, ay1)).clamp_(min=0)
     area_sum = (x2 - x1) * (y2 - y1) + centres[anchor, 2] * centres[anchor, 3]
     ratio = area_sum.div_(ih).mul_(iw.reciprocal_())
-    return box // m, box % m, anchor, ratio
+    return torch.div(box, m, rounding_mode="floor"), box % m, anchor, ratio

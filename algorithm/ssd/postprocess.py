@@ -102,7 +102,7 @@ def postprocess_detections(
     probs = torch.softmax(logits.index_select(0, where), dim=1)  # [B, C + 1]
 
     group, where, score = _candidates(probs, where, score_threshold, n, a, top_k)
-    label = group // n
+    label = torch.div(group, n, rounding_mode="floor")  # not //, which warns on torch 1.12
     regression = box_regression.float().reshape(n * a, 4).index_select(0, where)
     boxes = decode(regression, anchors.index_select(0, where % a)).clamp_(0.0, 1.0)
     # The GPU kernel compares IoU with a float32 threshold: there it takes every decision.
@@ -161,7 +161,7 @@ def _candidates(
     if label.numel() * _DENSE_FRACTION > classes * n * a:
         return _candidates_dense(probs, where, threshold, n, a, top_k)
     where = where.index_select(0, row)
-    group = label * n + where // a
+    group = label * n + torch.div(where, a, rounding_mode="floor")
     score = probs.view(-1).index_select(0, row * (classes + 1) + label + 1)
     counts = torch.bincount(group, minlength=classes * n)
     if group.numel() and int(counts.max()) > top_k:
