@@ -8,14 +8,16 @@ threshold (0.5), one area range (all), up to 100 detections per image. Goal: >= 
 
     pip install pycocotools
     python tests/benchmarks/evaluator.py [--images 5000] [--repeat 3]
+
+Writes results/evaluator.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import io
-import json
 import statistics
 import sys
 import time
@@ -25,8 +27,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from algorithm.evaluation import GroundTruth, evaluate
+from tests.benchmarks import result_files
 
 WIDTH, HEIGHT, CLASSES = 500, 375, 20
+RESULT_FILES = ["evaluator.json"]
+RESULT_KEYS = {
+    "images": "int", "detections": "int", "repeat": "int", "pycocotools": "str",
+    "ours_s": "number", "pycocotools_s": "number", "speedup": "number",
+    "ours_voc07_mAP": "number", "ours_voc12_mAP": "number", "pycocotools_AP50": "number",
+}
 
 
 def make_data(images: int, seed: int = 0):
@@ -98,8 +107,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "evaluator.json")
+    parser.add_argument("--json", type=Path, default=result_files.RESULTS / "evaluator.json")
     args = parser.parse_args()
 
     dets, gts = make_data(args.images)
@@ -118,6 +126,7 @@ def main() -> int:
     ours_s, theirs_s = statistics.median(ours_t), statistics.median(theirs_t)
     result = {
         "images": args.images, "detections": count, "repeat": args.repeat,
+        "pycocotools": importlib.metadata.version("pycocotools"),
         "ours_s": ours_s, "pycocotools_s": theirs_s, "speedup": theirs_s / ours_s,
         "ours_voc07_mAP": ours.mAP, "ours_voc12_mAP": ours12.mAP, "pycocotools_AP50": coco_ap,
     }
@@ -127,8 +136,7 @@ def main() -> int:
     print(f"  pycocotools COCOeval  {theirs_s * 1000:9.1f} ms   AP50 {coco_ap:.4f}"
           "  (101-point, COCO matching)")
     print(f"  speed-up {theirs_s / ours_s:.1f}x (goal >= 20x)")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    result_files.write(args.json, result, RESULT_KEYS)
     return 0
 
 

@@ -19,8 +19,9 @@ and the loss alone (no backward).
 of its CUDA paths: once as the plain job with ``amp=1``; once as a one-worker DDP job over NCCL
 (tests/benchmarks/ddp_one_gpu.py) in fp16 with loss scaling, stopped after 2 epochs and resumed
 from its checkpoint for a third; then the inference handlers serve the first job's model on the
-GPU (median latency of 20 JPEG requests). Writes results/gpu_throughput.json with the card's
-name. Never part of CI.
+GPU (median latency of 20 JPEG requests). Writes results/gpu_throughput.json (the card's name
+under ``machine.gpu``), after each configuration, so a run cut short keeps what it measured.
+Never part of CI.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import time
 from pathlib import Path
 
 import torch
-import torchvision
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -49,10 +49,34 @@ from algorithm.ssd import (  # noqa: E402
     multibox_loss,
     multibox_loss_from,
 )
+from tests.benchmarks import result_files  # noqa: E402
 
 CONFIGS = {"resnet-50:300": ("resnet-50", 300), "vgg-16:512": ("vgg-16", 512),
            "vgg-16:300": ("vgg-16", 300), "mobilenet-v3-large:320": ("mobilenet-v3-large", 320)}
 CLASSES = 20
+RESULT_FILES = ["gpu_throughput.json"]
+RESULT_KEYS = {
+    "device": "str",
+    "results": [{"network": "str", "image_shape": "int", "batch": "int", "precision": "str",
+                 "amp": "str", "step_s": "number", "images_per_s": "number",
+                 "matching_on_device_step_s": "number", "network_only_s": "number",
+                 "loss_only_s": "number", "max_memory_gib?": "number"}],
+    "job?": {
+        "plain_amp": {"exit_code": "int", "seconds": "number",
+                      "throughput_images_per_s": ["number"], "validation_mAP": ["number"],
+                      "model_loadable": "bool", "tail?": "str", "precision_logged": ["str"]},
+        "serving?": {"device": "str", "median_latency_ms": "number", "detections": "int",
+                     "rows_of_6": "bool"},
+        "ddp_nccl_fp16": {"exit_code": "int", "seconds": "number",
+                          "throughput_images_per_s": ["number"], "validation_mAP": ["number"],
+                          "model_loadable": "bool", "tail?": "str"},
+        "ddp_nccl_fp16_resumed": {"exit_code": "int", "seconds": "number",
+                                  "throughput_images_per_s": ["number"],
+                                  "validation_mAP": ["number"], "model_loadable": "bool",
+                                  "tail?": "str", "precision_logged": ["str"],
+                                  "resumed": "bool", "replicas_checked": "bool"},
+    },
+}
 
 
 def random_targets(batch: int, device: torch.device, generator: torch.Generator):
@@ -255,18 +279,16 @@ def main() -> int:
     parser.add_argument("--job-config", default="resnet-50:300", choices=sorted(CONFIGS))
     parser.add_argument("--job-images", type=int, default=256)
     parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "gpu_throughput.json")
+                        default=result_files.RESULTS / "gpu_throughput.json")
     args = parser.parse_args()
     device = torch.device(args.device)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     torch.backends.cudnn.benchmark = True
-    report = {"card": card, "torch": torch.__version__, "torchvision": torchvision.__version__,
-              "cuda": torch.version.cuda, "results": []}
+    report = {"device": str(device), "results": []}
     print(f"device: {card}, torch {torch.__version__}", flush=True)
 
     def save() -> None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        result_files.write(args.json, report, RESULT_KEYS)
 
     for name in args.configs:
         network, shape = CONFIGS[name]

@@ -13,7 +13,7 @@ Images/s is the job's own ``train:throughput`` (over all workers) in its last ep
 ``--repeat`` runs. Goal: >= 1.9x. Needs 2 free cores.
 
     python tests/benchmarks/scaling.py [--images 256] [--batch 8] [--image-shape 160] [--repeat 3]
-        [--network mobilenet-v3-large]
+        [--network mobilenet-v3-large] [--json results/scaling.json]
 
 The default is the small network our own tests train; ``--network vgg-16 --image-shape 300``
 is the built-in algorithm's default job, whose gradient is 6.4x larger but whose step takes 40x
@@ -23,7 +23,6 @@ longer, so communication weighs less.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -32,7 +31,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from algorithm.metrics import METRIC_REGEXES
+from tests.benchmarks import result_files
 from tests.training.jobs import make_job, run_job
+
+RESULT_FILES = ["scaling*.json"]
+RESULT_KEYS = {
+    "one_worker": ["number"], "two_workers": ["number"], "two_independent_jobs": ["number"],
+    "median": {"one_worker": "number", "two_workers": "number",
+               "two_independent_jobs": "number"},
+    "ratio": "number", "ceiling": "number", "network": "str", "images_per_worker": "int",
+    "batch_per_worker": "int", "image_shape": "int", "epochs": "int",
+    "threads_per_worker": "int",
+}
 
 
 def _images_per_s(output: str) -> float:
@@ -72,8 +82,7 @@ def main() -> int:
                         choices=["mobilenet-v3-large", "vgg-16", "resnet-50"])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "scaling.json")
+    parser.add_argument("--json", type=Path, default=result_files.RESULTS / "scaling.json")
     args = parser.parse_args()
     runs = {"one_worker": [], "two_workers": [], "two_independent_jobs": []}
     for r in range(args.repeat):
@@ -91,14 +100,11 @@ def main() -> int:
           f"{median['two_independent_jobs']:.2f}\n"
           f"two workers / one: {ratio:.2f}x (goal >= 1.9x); the machine's ceiling (two "
           f"independent jobs / one): {ceiling:.2f}x")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    command = "python tests/benchmarks/scaling.py " + " ".join(sys.argv[1:])
-    args.json.write_text(json.dumps({
-        "command": command.strip(), **runs, "median": median, "ratio": ratio,
-        "ceiling": ceiling, "network": args.network, "images_per_worker": args.images,
-        "batch_per_worker": args.batch,
-        "image_shape": args.image_shape, "epochs": args.epochs,
-        "threads_per_worker": 1}, indent=2) + "\n")
+    result_files.write(args.json, {
+        **runs, "median": median, "ratio": ratio, "ceiling": ceiling, "network": args.network,
+        "images_per_worker": args.images, "batch_per_worker": args.batch,
+        "image_shape": args.image_shape, "epochs": args.epochs, "threads_per_worker": 1},
+        RESULT_KEYS)
     return 0
 
 

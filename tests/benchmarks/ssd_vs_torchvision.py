@@ -14,7 +14,9 @@
    MobileNetV3/320 vs ``ssdlite320_mobilenet_v3_large``.
 
 Each figure is the median of repeated runs, ours and torchvision's interleaved. Prints a table
-and writes tests/benchmarks/results/ssd_vs_torchvision.json. Models are randomly initialised
+and writes tests/benchmarks/results/ssd_vs_torchvision.json. With ``--only``, the benchmarks not
+run are kept from that file when it comes from the same machine and thread count, and ``runs``
+says which command and date each benchmark's figures come from. Models are randomly initialised
 (nothing is downloaded); where ours and torchvision's are compared end to end they hold the same
 weights.
 """
@@ -22,10 +24,7 @@ weights.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -51,9 +50,35 @@ from algorithm.ssd.layout import layout  # noqa: E402
 from algorithm.ssd.matcher import assign_targets, match_targets  # noqa: E402
 from algorithm.ssd.postprocess import postprocess_detections  # noqa: E402
 from tests.algorithm.support import head_outputs  # noqa: E402
+from tests.benchmarks import result_files  # noqa: E402
 
-RESULTS = ROOT / "tests" / "benchmarks" / "results" / "ssd_vs_torchvision.json"
+RESULTS = result_files.RESULTS / "ssd_vs_torchvision.json"
 CLASSES = 20  # VOC
+RESULT_FILES = ["ssd_vs_torchvision.json"]
+RESULT_KEYS = {
+    "threads": "int",
+    "runs": {"*": {"command": "str", "date": "str"}},
+    "results": {
+        "postprocess?": {
+            "batch": "int", "boxes": "int", "classes": "int", "candidates_per_image": "number",
+            "detections_per_image": "number", "same_detections": "bool", "ours_ms": "number",
+            "torchvision_ms": "number", "nms_kernel_per_class_ms": "number",
+            "nms_kernel_per_image_ms": "number", "floor_ms": "number", "speedup": "number",
+            "ours_over_floor": "number", "goals": {"*": "bool"}},
+        "assignment?": {
+            "batch": "int", "boxes_per_image": "number", "class_targets_agreeing": "number",
+            "ours_ms": "number", "ours_dense_targets_ms": "number", "torchvision_ms": "number",
+            "speedup": "number", "speedup_dense_targets": "number", "goals": {"*": "bool"}},
+        "training?": {
+            "batch": "int", "image_shape": "int", "ours_s": "number", "torchvision_s": "number",
+            "ratio": "number", "goals": {"*": "bool"}},
+        "inference?": {
+            "vgg16_300": {"ours_ms": "number", "torchvision_ms": "number", "ratio": "number"},
+            "mobilenet_v3_large_320": {
+                "ours_ms": "number", "torchvision_ms": "number", "ratio": "number",
+                "torchvision_reduced_tail_ms": "number", "ratio_to_reduced_tail": "number"}},
+    },
+}
 
 
 def timed(functions, repeats, warmup=1):
@@ -304,17 +329,6 @@ BENCHMARKS = {
 }
 
 
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _table(results):
     rows = []
     if "postprocess" in results:
@@ -361,25 +375,37 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    results = {}
+    results, runs = {}, {}
     for name in args.only:
         function, repeats = BENCHMARKS[name]
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = function(max(1, round(repeats * args.repeats)))
+        runs[name] = {"command": result_files.command(), "date": result_files.now()}
+    kept = _kept(args.output, args.threads, set(args.only))
+    for name, (result, run) in kept.items():
+        results[name], runs[name] = result, run
+        print(f"{name}: kept from {run['command']} ({run['date']})", file=sys.stderr)
     _table(results)
+    order = [name for name in BENCHMARKS if name in results]
+    result_files.write(args.output, {"threads": args.threads,
+                                     "runs": {name: runs[name] for name in order},
+                                     "results": {name: results[name] for name in order}},
+                       RESULT_KEYS)
+    print(f"wrote {args.output}")
 
-    record = {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT), *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": _cpu_name(), "threads": args.threads, "python": platform.python_version(),
-        "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "results": results,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    temporary.replace(args.output)
-    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+
+def _kept(path, threads, ran):
+    """The benchmarks of the last report at ``path`` not run now, with their runs, when that
+    report comes from this machine with the same thread count (else none)."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if previous.get("machine") != result_files.machine() or previous.get("threads") != threads:
+        return {}
+    return {name: (result, previous["runs"][name])
+            for name, result in previous.get("results", {}).items()
+            if name not in ran and name in previous.get("runs", {})}
 
 
 if __name__ == "__main__":
