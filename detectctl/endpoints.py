@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from detectctl.backend import not_available
 from detectctl.detections import (
     CONTENT_TYPES,
     DEFAULT_CONTENT_TYPE,
@@ -115,6 +116,14 @@ class Endpoint(Resource):
         except NotFoundError:
             return False
         return True
+
+    def to_sagemaker(self) -> Any:
+        """The sagemaker SDK's resource for this endpoint (``sagemaker.core.resources.Endpoint``),
+        for what the SDK offers beyond detectctl. SageMaker endpoints only; needs
+        ``pip install 'detectctl[sagemaker]'``."""
+        raise not_available("to_sagemaker()", self.backend,
+                            hint="it hands back sagemaker SDK resources, which exist for "
+                                 "SageMaker endpoints only")
 
     def predict(self, image: Union[bytes, str, Path], *, content_type: Optional[str] = None,
                 threshold: float = 0.0,

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl import costs
+from detectctl.backend import not_available
 from detectctl.display import timestamp
 from detectctl.errors import JobFailedError, WaitTimeoutError
 from detectctl.logs import TERMINAL, JobLogs
@@ -152,6 +153,14 @@ class TrainingJob(Resource):
         from detectctl.progress import TrainingProgress
 
         return TrainingProgress.for_job(self)
+
+    def to_sagemaker(self) -> Any:
+        """The sagemaker SDK's resource for this job (``sagemaker.core.resources.TrainingJob``),
+        for what the SDK offers beyond detectctl. SageMaker jobs only; needs
+        ``pip install 'detectctl[sagemaker]'``."""
+        raise not_available("to_sagemaker()", self.backend,
+                            hint="it hands back sagemaker SDK resources, which exist for "
+                                 "SageMaker jobs only")
 
     def raise_for_status(self) -> None:
         """Raise ``JobFailedError`` if the job ended Failed or Stopped."""

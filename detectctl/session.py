@@ -96,6 +96,32 @@ class Session:
         region = self._region or "(profile's region)"
         return f"Session(profile={self.profile!r}, region={region!r})"
 
+    @classmethod
+    def from_sagemaker(cls, sagemaker_session: Any, *, role: Optional[str] = None,
+                       config: Optional[config_file.Config] = None) -> Session:
+        """A SageMaker session that works where ``sagemaker_session`` (the sagemaker SDK's,
+        3.x) works: on its boto3 session (so its credentials and region), with its default
+        bucket, and with the execution role ``role``, else the configured one
+        (``DETECTCTL_ROLE``, the configuration file), else the one the SDK finds
+        (``get_execution_role``: the notebook's role, or the role making the calls).
+
+            >>> from sagemaker.core.helper.session_helper import Session as SageMakerSession
+            ... # doctest: +SKIP
+            >>> session = detectctl.Session.from_sagemaker(SageMakerSession())  # doctest: +SKIP
+
+        Needs ``pip install 'detectctl[sagemaker]'``; see :mod:`detectctl.sagemaker.bridge`.
+        """
+        from detectctl.sagemaker import bridge
+
+        borrowed = bridge.borrow(sagemaker_session)
+        session = cls(SAGEMAKER, region=borrowed.region, role=role, bucket=borrowed.bucket,
+                      config=config)
+        session.profile = borrowed.aws.profile
+        session.aws = borrowed.aws
+        if session._role is None:
+            session._role = bridge.execution_role(sagemaker_session)
+        return session
+
     # --- backends --------------------------------------------------------------------------
 
     @property
@@ -250,6 +276,16 @@ class Session:
         """Launch a training job (see :func:`detectctl.training.training_request` for the
         options); the job runs on when this returns: ``job.wait()`` waits for it."""
         return self.launch(self.plan(**options))
+
+    def model_trainer(self, plan: Plan,
+                      confirm: Callable[[str], bool] = lambda question: True) -> Any:
+        """A planned SageMaker job (:meth:`plan`) as the sagemaker SDK's ``ModelTrainer``,
+        configured the same way; ``trainer.train()`` starts it. Uploads what the job needs
+        first, as :meth:`launch` would (see :mod:`detectctl.sagemaker.model_trainer`).
+        Needs ``pip install 'detectctl[sagemaker]'``."""
+        from detectctl.sagemaker.model_trainer import model_trainer
+
+        return model_trainer(self, plan, confirm)
 
     def training_job(self, name: str) -> TrainingJob:
         """A handle on an existing training job."""

@@ -256,6 +256,13 @@ class SageMakerEndpoint(Endpoint):
     def log_streams(self) -> CloudWatchStreams:
         return CloudWatchStreams(self.session.aws, f"/aws/sagemaker/Endpoints/{self.name}")
 
+    def to_sagemaker(self) -> Any:
+        """``sagemaker.core.resources.Endpoint`` for this endpoint, on the session's credentials
+        and region (``pip install 'detectctl[sagemaker]'``)."""
+        from detectctl.sagemaker.bridge import endpoint_resource
+
+        return endpoint_resource(self.session, self.name)
+
     @property
     def instance_type(self) -> str:
         return self.config["ProductionVariants"][0]["InstanceType"]

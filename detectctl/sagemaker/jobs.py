@@ -83,6 +83,13 @@ class SageMakerTrainingJob(TrainingJob):
     def log_streams(self) -> LogStreams:
         return CloudWatchStreams(self.session.aws)
 
+    def to_sagemaker(self) -> Any:
+        """``sagemaker.core.resources.TrainingJob`` for this job, on the session's credentials
+        and region (``pip install 'detectctl[sagemaker]'``)."""
+        from detectctl.sagemaker.bridge import training_job_resource
+
+        return training_job_resource(self.session, self.name)
+
 
 def create_training_job(session: Session, request: dict[str, Any]) -> bool:
     """Send CreateTrainingJob; False when its name is in use already (the caller takes the
