@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectctl.cli import reference
+from detectctl.cli import error_messages, reference
 
 STALE = ("docs/reference/{name} is out of date with the code: regenerate it with "
          "`python -m detectctl.cli.reference` and commit the result")
@@ -66,7 +66,7 @@ def test_message_patterns_are_read_from_the_source(tmp_path):
         "    raise UsageError(f'{backend} backend')\n"
         "    backend = 'local'\n"
         "    raise DetectctlError(message)\n")
-    found = reference.raised_messages(package)
+    found = error_messages.raised_messages(package)
     assert found == {
         "UsageError": {("<name>: too big (<bytes> bytes)", "make it smaller"):
                        ["detectctl/thing.py"],
