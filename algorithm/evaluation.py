@@ -138,6 +138,11 @@ def _stack_detections(detections: Sequence[np.ndarray], num_classes: int) -> np.
         d = np.asarray(d, dtype=np.float64).reshape(-1, 6)
         if len(d) == 0:
             continue
+        finite = np.isfinite(d).all(axis=1)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"image {i}, detection {row}: {d[row].tolist()} is not all finite "
+                             "numbers")
         bad = (d[:, 0] < 0) | (d[:, 0] >= num_classes) | (d[:, 0] != np.round(d[:, 0]))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])

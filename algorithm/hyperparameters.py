@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from algorithm.data.fields import shown
+
 BASE_NETWORKS = ("vgg-16", "resnet-50", "mobilenet-v3-large")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adadelta")
 KV_STORES = ("dist_sync", "dist_async")
@@ -34,6 +36,10 @@ MIN_IMAGE_SHAPE = {"vgg-16": 300, "resnet-50": 300, "mobilenet-v3-large": 128}
 
 # Names the SageMaker frameworks add to every job's hyperparameters (sagemaker_program, ...).
 RESERVED_PREFIX = "sagemaker_"
+
+# Integers beyond a signed 32-bit int are no sensible setting of anything here (and a 400-digit
+# number must not reach torch as a tensor size).
+MAX_INT = 2**31 - 1
 
 # One detection label is [class, xmin, ymin, xmax, ymax]; the label header is 2 wide.
 LABEL_HEADER_WIDTH = 2
@@ -152,7 +158,7 @@ def _to_int(value: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 100:
         text = value.strip()
         if re.fullmatch(r"[+-]?\d+", text):
             return int(text)
@@ -167,6 +173,8 @@ def _parse_int(rule: Rule, value: Any) -> int:
     except ValueError:
         raise ValueError("must be " + rule.allowed()) from None
     _check_bounds(rule, number)
+    if abs(number) > MAX_INT:
+        raise ValueError(f"is too large: {rule.allowed()}, at most {MAX_INT}")
     return number
 
 
@@ -175,7 +183,7 @@ def _parse_float(rule: Rule, value: Any) -> float:
         raise ValueError("must be " + rule.allowed())
     try:
         number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float's range
         raise ValueError("must be " + rule.allowed()) from None
     if not math.isfinite(number):
         raise ValueError("must be " + rule.allowed())
@@ -221,6 +229,11 @@ def _parse_regex(rule: Rule, value: Any) -> str:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"is not a valid regular expression: {exc}") from None
+    except (RecursionError, OverflowError, MemoryError) as exc:
+        # Deeply nested groups exhaust the parser's stack; huge repeat counts overflow it.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc) or \
+            "too large"
+        raise ValueError(f"is not a valid regular expression: {reason}") from None
     return value
 
 
@@ -241,6 +254,8 @@ def _parse_epochs(rule: Rule, value: Any) -> Tuple[int, ...]:
             raise ValueError(f"has {item!r}, not an epoch number: {rule.allowed()}") from None
         if epoch <= 0:
             raise ValueError(f"has {epoch}, but epochs start at 1")
+        if epoch > MAX_INT:
+            raise ValueError(f"has {shown(epoch)}, more than {MAX_INT}")
         if epochs and epoch <= epochs[-1]:
             raise ValueError(f"must be strictly increasing, got {epoch} after {epochs[-1]}")
         epochs.append(epoch)
@@ -274,7 +289,7 @@ class Problem:
     def __str__(self) -> str:
         if self.value is MISSING:
             return f"{self.name}: {self.message}"
-        return f"{self.name}={self.value!r}: {self.message}"
+        return f"{self.name}={shown(self.value)}: {self.message}"
 
 
 class HyperparameterError(ValueError):

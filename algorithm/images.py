@@ -1,7 +1,9 @@
 """The image loader: what an encoded image must be for the detector to read it, in one place.
 
 :func:`load_image` turns encoded bytes into 8-bit RGB pixels, or refuses them with one
-:class:`ImageError` (a ``ValueError``) whose message says why:
+:class:`ImageError` (a ``ValueError``) whose message says why. It is two steps, each usable on its
+own: :func:`open_image` reads and checks the header only (format, size, mode; nothing decoded),
+and :func:`decode` decodes a checked image to RGB, at a reduced scale for a JPEG when asked.
 
 - formats: JPEG, PNG, BMP, GIF (first frame), TIFF and WebP, whatever the declared content type;
   anything else (including formats that would run an external program, such as EPS) is
@@ -14,7 +16,10 @@
   8 bits); floating-point and other modes are refused;
 - data: truncated or corrupt data is refused, whichever decoder notices.
 
-The serving handlers (``algorithm/inference.py``) read every request through it.
+Every reader of images goes through it: the serving handlers (``algorithm/inference.py``), the
+training pipeline (``algorithm/data/augment.py``), and on the client ``detectctl dataset
+validate``, ``stats``, ``convert`` and ``preview``. So an image is accepted or refused alike
+everywhere, with the same message.
 """
 
 from __future__ import annotations
@@ -55,9 +60,37 @@ def load_image(data: bytes, shrink_to: Optional[Tuple[int, int]] = None,
     Raises:
         ImageError: the bytes are not an image of the accepted formats, sizes and modes.
     """
+    image = open_image(data, max_pixels)
+    scale = 1
+    if shrink_to is not None:
+        width, height = image.size
+        scale = reduction(min(width / shrink_to[0], height / shrink_to[1]))
+    return decode(image, scale)
+
+
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
+    """The image with its header read and checked (format, size, mode); nothing decoded yet.
+
+    ``image.size``, ``image.mode`` and ``image.format`` are what the header declares. Raises
+    :class:`ImageError` as :func:`load_image` does.
+    """
     if not data:
         raise ImageError("not a readable image: no data")
-    image = _open(data, max_pixels)
+    return _checked(_open(io.BytesIO(data), max_pixels), max_pixels)
+
+
+def image_size(path: str, max_pixels: int = MAX_PIXELS) -> Tuple[int, int]:
+    """(width, height) from the header of the image file ``path``, checked as
+    :func:`open_image` checks it. Raises :class:`ImageError`, or ``OSError`` when the file
+    cannot be read."""
+    with open(path, "rb") as f:
+        if not f.read(1):
+            raise ImageError("not a readable image: no data")
+        f.seek(0)
+        return _checked(_open(f, max_pixels), max_pixels).size
+
+
+def _checked(image: Any, max_pixels: int) -> Any:
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels; the limit "
@@ -67,12 +100,26 @@ def load_image(data: bytes, shrink_to: Optional[Tuple[int, int]] = None,
     if image.mode not in CONVERTIBLE_MODES + SIXTEEN_BIT_MODES:
         raise ImageError(f"unsupported image mode {image.mode} (8-bit or 16-bit grayscale, "
                          "palette, RGB, RGBA, CMYK and YCbCr are read)")
-    if shrink_to is not None and image.format == "JPEG":
-        factor = min(width / shrink_to[0], height / shrink_to[1])
-        if factor >= 2:
-            scale = 1 << min(3, int(math.log2(factor)))
-            image.draft("RGB", (width // scale, height // scale))
+    return image
+
+
+def reduction(factor: float) -> int:
+    """The JPEG decoding scale, 1, 2, 4 or 8, for an image about to shrink by ``factor``."""
+    return 1 << min(3, int(math.log2(factor))) if factor >= 2 else 1
+
+
+def draft(image: Any, scale: int) -> None:
+    """Have a JPEG decoded at 1/``scale`` (libjpeg's DCT scaling); other formats decode whole."""
+    if scale > 1 and image.format == "JPEG":
+        width, height = image.size
+        image.draft("RGB", (max(1, width // scale), max(1, height // scale)))
+
+
+def decode(image: Any, scale: int = 1) -> Any:
+    """The pixels of an image from :func:`open_image`, in mode ``RGB`` (8 bits), a JPEG at
+    1/``scale`` of its size. Raises :class:`ImageError` for truncated or corrupt data."""
     try:
+        draft(image, scale)
         image.load()
         return _to_rgb(image)
     except Exception as exc:
@@ -82,13 +129,13 @@ def load_image(data: bytes, shrink_to: Optional[Tuple[int, int]] = None,
                          ) from None
 
 
-def _open(data: bytes, max_pixels: int) -> Any:
+def _open(stream: Any, max_pixels: int) -> Any:
     """Pillow's lazily opened image: the header is read, the pixels are not."""
     try:
         with warnings.catch_warnings():
             # Our own limit applies below; Pillow's warning would only repeat it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=FORMATS)
+            return Image.open(stream, formats=FORMATS)
     except Image.DecompressionBombError:
         # Pillow refuses more than twice its MAX_IMAGE_PIXELS before we see the size.
         raise ImageError(f"the image declares more than {max_pixels:,} pixels (a decompression "

@@ -152,3 +152,13 @@ class PretrainedWeightsError(DetectctlError):
         self.file_name = file_name
         self.folder = folder
         self.url = url
+
+
+class OutputError(UsageError):
+    """An output that cannot be written as asked: it exists already, its folder is a file or is
+    not writable, or the disk filled up. Nothing was written (see detectctl/datasets/outputs.py)."""
+
+
+class DatasetError(UsageError):
+    """A dataset that cannot be used as asked: unreadable entries, no images, a class id or a
+    format that does not fit. The message names the file, record or field."""

@@ -13,7 +13,7 @@ contributes error objects, JSON Schema and editor support.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from algorithm import hyperparameters as schema
+from algorithm.data.fields import shown
 from detectctl.errors import HyperparameterValidationError, UsageError
 
 __all__ = ["Hyperparameters", "load_file", "problem_lines", "validate"]
@@ -116,7 +117,7 @@ def problem_lines(error: ValidationError) -> list[str]:
         if item["type"] == "hyperparameter" and isinstance(value, Mapping):
             lines.append(f"{name}: {item['msg']}")
         else:
-            lines.append(f"{name}={value!r}: {item['msg']}")
+            lines.append(f"{name}={shown(value)}: {item['msg']}")
     return lines
 
 
@@ -129,30 +130,74 @@ def validate(values: Mapping[str, Any], *, source: str | None = None) -> _Schema
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML map of hyperparameters (names to values)."""
-    import yaml
+    """Read a JSON or YAML map of hyperparameters (names to values).
+
+    Anything that is not such a map (binary data, nesting deeper than Python recurses, numbers
+    of more than 4300 digits, NaN in JSON, names that are not strings) is a ``UsageError``
+    naming the file."""
+
+    from algorithm.data.fields import FormatError, JSONError, decode_text, parse_json
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        elif isinstance(exc, json.JSONDecodeError):
-            where = f" (line {exc.lineno}, column {exc.colno})"
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise UsageError(f"{path}: not valid {kind}{where}") from None
+        text = decode_text(raw, str(path))
+        data = parse_json(text, str(path)) if path.suffix == ".json" else _yaml(text, path)
+    except JSONError as exc:
+        where = f" (line {exc.line}, column {exc.column})" if exc.line else \
+            exc.message.replace("malformed JSON", "")
+        raise UsageError(f"{path}: not valid JSON{where}") from None
+    except FormatError as exc:
+        raise UsageError(str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(
             f"{path}: expected a map of hyperparameter names to values, got {type(data).__name__}")
-    return {str(k): v for k, v in data.items()}
+    for key in data:
+        if not isinstance(key, str):
+            raise UsageError(f"{path}: hyperparameter names are text, got {shown(key)}")
+    return dict(data)
+
+
+# A hyperparameter file is a flat map; PyYAML takes time quadratic in the depth of flow
+# collections ("[[[[..."), minutes for a few kilobytes, so deeper nesting is refused unread.
+MAX_YAML_DEPTH = 32
+_YAML_FLOW = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|#[^\n]*""")
+
+
+def _flow_depth(text: str) -> int:
+    depth = deepest = 0
+    for match in _YAML_FLOW.finditer(text):
+        token = match.group(0)
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _yaml(text: str, path: Path) -> Any:
+    import yaml
+
+    from algorithm.data.fields import FormatError
+
+    if _flow_depth(text) > MAX_YAML_DEPTH:
+        raise FormatError(str(path), "", f"not valid YAML: nested more than {MAX_YAML_DEPTH} "
+                                         "levels deep (a map of names to values is one level)")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise FormatError(str(path), "", f"not valid YAML{where}") from None
+    except (RecursionError, ValueError) as exc:  # nesting past the stack; a 4300-digit int
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else \
+            "a number of more than 4300 digits"
+        raise FormatError(str(path), "", f"not valid YAML: {reason}") from None

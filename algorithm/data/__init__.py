@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_DATASET_NAMES = ("build_dataset", "collate", "DetectionDataset", "PipeModeDataset")
+_DATASET_NAMES = ("BadSample", "batches", "build_dataset", "collate", "DetectionDataset",
+                  "PipeModeDataset")
 
 __all__ = list(_DATASET_NAMES)
 

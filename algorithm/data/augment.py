@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import numpy as np
 from PIL import ImageStat
 
-from algorithm.data.sample import open_image, to_rgb
+from algorithm import images
 
 # torchvision's ImageNet statistics, for RGB in [0, 1]; the fill is the mean colour in 0..255.
 MEAN_RGB = (0.485, 0.456, 0.406)
@@ -73,14 +73,16 @@ class SSDAugmentation:
         self.renderer: Callable[..., Any] = render_pillow
 
     def __call__(self, data: bytes, boxes: np.ndarray, labels: np.ndarray,
-                 difficult: np.ndarray, rng: Optional[np.random.Generator] = None,
-                 key: str = "image") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 difficult: np.ndarray, rng: Optional[np.random.Generator] = None
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Returns image (the renderer's: ndarray[S, S, 3] uint8 RGB by default), boxes [K, 4],
         labels [K], difficult [K].
 
-        ``data`` is the encoded image; ``boxes`` [M, 4] are normalised xyxy.
+        ``data`` is the encoded image, read by :mod:`algorithm.images` (which raises
+        :class:`~algorithm.images.ImageError` for what it refuses); ``boxes`` [M, 4] are
+        normalised xyxy.
         """
-        image = open_image(data, key)
+        image = images.open_image(data)
         width, height = image.size
         boxes_px = np.asarray(boxes, np.float64).reshape(-1, 4) * (width, height, width, height)
         if not self.train:
@@ -182,12 +184,7 @@ class SSDAugmentation:
                min(max(dest[2] / sx + px0 - ox, 0.0), width),
                min(max(dest[3] / sy + py0 - oy, 0.0), height)]
         box = _draft(image, box, dest[2] - dest[0], dest[3] - dest[1])
-        try:
-            image = to_rgb(image)
-            image.load()
-        except OSError as exc:
-            raise ValueError(f"corrupt image: {exc}") from None
-        return self.renderer(image, box, dest, color, flip, size)
+        return self.renderer(images.decode(image), box, dest, color, flip, size)
 
 
 def render_pillow(image: Any, box: list, dest: Optional[Tuple[int, int, int, int]],
@@ -219,12 +216,11 @@ def _draft(image: Any, box: list, out_w: int, out_h: int) -> list:
     much; returns ``box`` in the (possibly smaller) decoded image's coordinates."""
     if getattr(image, "format", None) != "JPEG":
         return box
-    factor = min((box[2] - box[0]) / out_w, (box[3] - box[1]) / out_h)
-    if factor < 2:
+    scale = images.reduction(min((box[2] - box[0]) / out_w, (box[3] - box[1]) / out_h))
+    if scale == 1:
         return box
-    scale = 1 << min(3, int(math.log2(factor)))
     width, height = image.size
-    image.draft("RGB", (width // scale, height // scale))
+    images.draft(image, scale)
     fx, fy = image.size[0] / width, image.size[1] / height
     return [box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy]
 

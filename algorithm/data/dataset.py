@@ -21,6 +21,14 @@ Each item is ``(image, boxes, labels, difficult)``:
 :func:`collate` stacks a batch and pads targets to the batch's most objects (at least 1):
 boxes [N, M, 4] (zeros), labels [N, M] (-1), difficult [N, M] (False).
 
+A sample that cannot be read (a corrupt image, a bad record, a class id >= ``num_classes``) ends
+the pass with its own message: the dataset yields a :class:`BadSample` instead of raising (an
+exception raised in a DataLoader worker reaches the main process only as the text of its
+traceback), :func:`collate` hands it on as the batch, and :func:`batches` raises its
+:class:`~algorithm.data.sample.FormatError` in the process that iterates the loader::
+
+    for images, boxes, labels, difficult in batches(loader):   # FormatError: file#7: ...
+
 File mode: each rank reads its shard (:mod:`algorithm.data.sharding`), reshuffled every epoch,
 split again between DataLoader workers. Pipe mode: every process reads whole samples from the
 epoch's FIFO under a lock (:mod:`algorithm.data.pipe`); the order is the stream's. In both, the
@@ -41,6 +49,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from algorithm.data.augment import MEAN_RGB, SSDAugmentation, color_matrix
 from algorithm.data.manifest import sample_from_stream_pair
 from algorithm.data.pipe import PipeReader, fifo_path, is_fifo, is_pipe
+from algorithm.data.recordio import RecordIOError
 from algorithm.data.sample import FormatError, Sample
 from algorithm.data.sharding import shard_indices, shard_length
 from algorithm.data.sources import open_source, sample_from_record
@@ -119,8 +128,35 @@ def render_torch(image: Any, box: list, dest: Optional[Tuple[int, int, int, int]
     return out
 
 
-def collate(batch: Sequence[Item]) -> Item:
-    """Stack images [N, 3, S, S]; pad boxes [N, M, 4], labels [N, M] (-1), difficult [N, M]."""
+class BadSample:
+    """A sample that could not be read, handed on as data rather than raised (see the module
+    docstring); ``error`` is the :class:`~algorithm.data.sample.FormatError` that says why."""
+
+    def __init__(self, error: FormatError):
+        self.error = error
+
+
+def batches(loader: Any) -> Any:
+    """The batches of a DataLoader, raising the :class:`FormatError` of a :class:`BadSample`
+    that a worker handed back, in this process, with the sample's own message."""
+    for batch in loader:
+        if isinstance(batch, BadSample):
+            raise batch.error
+        yield batch
+
+
+def bad_sample(batch: Sequence[Any]) -> Optional[BadSample]:
+    """The :class:`BadSample` of a batch, if it holds one."""
+    return next((item for item in batch if isinstance(item, BadSample)), None)
+
+
+def collate(batch: Sequence[Item]) -> Any:
+    """Stack images [N, 3, S, S]; pad boxes [N, M, 4], labels [N, M] (-1), difficult [N, M].
+
+    A batch holding a :class:`BadSample` is that :class:`BadSample`."""
+    bad = bad_sample(batch)
+    if bad is not None:
+        return bad
     images = torch.stack([item[0] for item in batch])
     most = max([1] + [int(item[2].shape[0]) for item in batch])
     boxes = torch.zeros((len(batch), most, 4), dtype=torch.float32)
@@ -134,22 +170,33 @@ def collate(batch: Sequence[Item]) -> Item:
 
 
 class _Augmented:
-    """Shared by both datasets: a Sample to an item, seeded by (seed, epoch, sample)."""
+    """Shared by both datasets: a Sample to an item, seeded by (seed, epoch, sample).
 
-    def __init__(self, image_shape: int, train: bool, seed: int):
+    With ``num_classes``, a class id at or above it is refused (it would index past the
+    classifier's outputs)."""
+
+    def __init__(self, image_shape: int, train: bool, seed: int,
+                 num_classes: Optional[int] = None):
         self.augment = SSDAugmentation(image_shape, train=train)
         if UINT8_RESIZE:
             self.augment.renderer = render_torch
         self.seed = seed
         self.epoch = 0
+        self.num_classes = num_classes
 
     def item(self, sample: Sample, sample_seed: int) -> Item:
+        where = sample.where or sample.key
+        if self.num_classes is not None and len(sample.labels) and \
+                sample.labels.max() >= self.num_classes:
+            i = int(np.argmax(sample.labels >= self.num_classes))
+            raise FormatError(where, f"objects[{i}]", f"class id {int(sample.labels[i])} is not "
+                              f"below num_classes={self.num_classes}")
         rng = np.random.default_rng((self.seed, self.epoch, sample_seed))
         try:
             out = self.augment(sample.read_image_bytes(), sample.boxes, sample.labels,
-                               sample.difficult, rng, key=sample.where or sample.key)
+                               sample.difficult, rng)
         except (OSError, ValueError) as exc:
-            raise FormatError(sample.where or sample.key, "image", str(exc)) from None
+            raise FormatError(where, "image", str(exc)) from None
         return to_tensors(*out)
 
 
@@ -161,10 +208,12 @@ class DetectionDataset(IterableDataset, _Augmented):
     """
 
     def __init__(self, source: Any, image_shape: int, train: bool = True, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, shuffle: Optional[bool] = None):
+                 rank: int = 0, world_size: int = 1, shuffle: Optional[bool] = None,
+                 num_classes: Optional[int] = None):
         IterableDataset.__init__(self)
-        _Augmented.__init__(self, image_shape, train, seed)
+        _Augmented.__init__(self, image_shape, train, seed, num_classes)
         self.source = source
+        self.format: str = source.format
         self.classes: Optional[List[str]] = source.classes
         self.rank, self.world_size = rank, world_size
         self.shuffle = train if shuffle is None else shuffle
@@ -189,7 +238,12 @@ class DetectionDataset(IterableDataset, _Augmented):
         if worker is not None:
             indices = indices[worker.id::worker.num_workers]
         for index in indices:
-            yield self[int(index)]
+            try:
+                item = self[int(index)]
+            except FormatError as exc:
+                yield BadSample(exc)
+                return
+            yield item
 
 
 class PipeModeDataset(IterableDataset, _Augmented):
@@ -202,11 +256,11 @@ class PipeModeDataset(IterableDataset, _Augmented):
     """
 
     def __init__(self, channel_path: str, format: str, image_shape: int, train: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, num_classes: Optional[int] = None):
         if format not in ("recordio", "manifest"):
             raise ValueError(f"Pipe mode reads recordio or manifest channels, not {format}")
         IterableDataset.__init__(self)
-        _Augmented.__init__(self, image_shape, train, seed)
+        _Augmented.__init__(self, image_shape, train, seed, num_classes)
         self.channel_path = channel_path
         self.format = format
         self.classes: Optional[List[str]] = None
@@ -227,21 +281,29 @@ class PipeModeDataset(IterableDataset, _Augmented):
         assert self.reader is not None
         number = 0
         while True:
-            records = self.reader.read()
-            if records is None:
+            try:
+                records = self.reader.read()
+                if records is None:
+                    return
+                number += 1
+                where = f"{self.reader.path}#{number}"
+                if self.format == "manifest":
+                    sample = sample_from_stream_pair(records[0], records[1], where)
+                else:
+                    sample = sample_from_record(records[0], where)
+                item = self.item(sample, zlib.crc32(records[-1]))
+            except FormatError as exc:
+                yield BadSample(exc)
                 return
-            number += 1
-            where = f"{self.reader.path}#{number}"
-            if self.format == "manifest":
-                sample = sample_from_stream_pair(records[0], records[1], where)
-            else:
-                sample = sample_from_record(records[0], where)
-            yield self.item(sample, zlib.crc32(records[-1]))
+            except RecordIOError as exc:
+                yield BadSample(FormatError(self.reader.path, "", str(exc)))
+                return
+            yield item
 
 
 def build_dataset(path: str, format: Optional[str], image_shape: int, train: bool = True,
                   seed: int = 0, rank: int = 0, world_size: int = 1,
-                  attribute: Optional[str] = None) -> Any:
+                  attribute: Optional[str] = None, num_classes: Optional[int] = None) -> Any:
     """The dataset of a channel: File mode for a directory or file, Pipe mode for a FIFO.
 
     Args:
@@ -254,11 +316,14 @@ def build_dataset(path: str, format: Optional[str], image_shape: int, train: boo
         seed: the job's seed, the same on every rank.
         rank, world_size: this process's place among all training processes (File mode).
         attribute: the label attribute of an augmented manifest (None: found automatically).
+        num_classes: refuse samples with a class id at or above it (None: no check).
 
-    Raises ``ValueError`` listing the data's problems when some entries cannot be read.
+    Raises ``ValueError`` listing the data's problems when some entries cannot be read, or when
+    there are no images (File mode; a Pipe-mode stream shows it only when read).
     """
     if is_pipe(path):
-        return PipeModeDataset(path, format or "recordio", image_shape, train, seed)
+        return PipeModeDataset(path, format or "recordio", image_shape, train, seed,
+                               num_classes)
     source = open_source(path, format, attribute)
     if source.problems:
         shown = "; ".join(str(p) for p in source.problems[:5])
@@ -266,4 +331,7 @@ def build_dataset(path: str, format: Optional[str], image_shape: int, train: boo
         raise ValueError(f"{len(source.problems)} problem(s) in {path}: {shown}"
                          + (f"; and {more} more" if more > 0 else "")
                          + " (run `detectctl dataset validate` on it)")
-    return DetectionDataset(source, image_shape, train, seed, rank, world_size)
+    if not len(source):
+        raise ValueError(f"{path}: no images ({source.format})")
+    return DetectionDataset(source, image_shape, train, seed, rank, world_size,
+                            num_classes=num_classes)

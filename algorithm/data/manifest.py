@@ -21,8 +21,17 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from algorithm.data.sagemaker_json import annotation_to_sample, load_json
-from algorithm.data.sample import FormatError, Sample
+from algorithm.data.fields import (
+    FormatError,
+    class_id,
+    decode_text,
+    file_name,
+    load_json,
+    shown,
+)
+from algorithm.data.sagemaker_json import annotation_to_sample
+from algorithm.data.sample import Sample, class_name
+from algorithm.images import ImageError, image_size, open_image
 
 MANIFEST_EXTENSIONS = (".manifest", ".jsonl")
 DEFAULT_LABEL_ATTRIBUTE = "bounding-box"
@@ -41,18 +50,31 @@ def label_attribute(doc: Dict[str, Any], where: str, name: Optional[str] = None)
     return found[0]
 
 
-def class_map(doc: Dict[str, Any], attribute: str, where: str) -> Optional[List[str]]:
-    """Class names from ``<attribute>-metadata.class-map``, or None when absent."""
+def class_map(doc: Dict[str, Any], attribute: str, where: str) -> Optional[Dict[int, str]]:
+    """Class names by id from ``<attribute>-metadata.class-map``, or None when absent."""
     meta = doc.get(attribute + "-metadata")
     if not isinstance(meta, dict) or "class-map" not in meta:
         return None
+    field = attribute + "-metadata.class-map"
     cmap = meta["class-map"]
-    try:
-        names = {int(k): str(v) for k, v in cmap.items()}
-    except (AttributeError, TypeError, ValueError):
-        raise FormatError(where, attribute + "-metadata.class-map",
-                          "must map class ids to names") from None
-    return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
+    if not isinstance(cmap, dict):
+        raise FormatError(where, field, 'must map class ids to names, e.g. {"0": "dog"}')
+    return {class_id(k, where, f"{field}.{shown(k)}"): class_name(v, where, f"{field}.{shown(k)}")
+            for k, v in cmap.items()}
+
+
+def class_names(names: Dict[int, str], where: str) -> List[str]:
+    """The class list of the class maps of every line together: names by id, ``"<id>"`` for an
+    id no line names. Refused when the unnamed ids outnumber the named ones, so that the list
+    is never longer than twice what the data holds (a class-map naming class 1000000 alone is
+    a mistake, not a million classes)."""
+    if not names:
+        return []
+    count = max(names) + 1
+    if count > 2 * len(names):
+        raise FormatError(where, "class-map", f"names {len(names)} class(es) with ids up to "
+                                              f"{count - 1}: class ids must be 0..N-1")
+    return [names.get(i, str(i)) for i in range(count)]
 
 
 def resolve_source_ref(ref: str, base_dir: str) -> str:
@@ -83,18 +105,24 @@ class ManifestSource:
         self.problems: List[FormatError] = []
         self.classes: Optional[List[str]] = None
         self.samples: List[Sample] = []
+        self._names: Optional[Dict[int, str]] = None
         base = os.path.dirname(os.path.abspath(path))
         seen: Dict[str, int] = {}
         try:
-            with open(path, encoding="utf-8") as f:
-                lines = f.read().splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problems.append(FormatError(path, "", f"unreadable ({exc})"))
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            self.problems.append(FormatError(path, "", f"unreadable ({exc.strerror or exc})"))
             return
-        for number, line in enumerate(lines, 1):
+        for number, raw in enumerate(data.splitlines(), 1):
+            where = f"{path}:{number}"
+            try:
+                line = decode_text(raw, where)
+            except FormatError as exc:
+                self.problems.append(exc)
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 sample = self._parse(line, where, base)
             except FormatError as exc:
@@ -107,18 +135,22 @@ class ManifestSource:
                 continue
             seen[sample.key] = number
             self.samples.append(sample)
+        if self._names is not None:
+            try:
+                self.classes = class_names(self._names, path)
+            except FormatError as exc:
+                self.problems.append(exc)
 
     def _parse(self, line: str, where: str, base: str) -> Sample:
         doc = load_json(where, text=line)
         if not isinstance(doc, dict):
             raise FormatError(where, "", "must be a JSON object")
-        ref = doc.get("source-ref")
-        if not isinstance(ref, str) or not ref:
-            raise FormatError(where, "source-ref", "missing")
+        ref = file_name(doc.get("source-ref"), where, "source-ref")
         attribute = label_attribute(doc, where, self.attribute)
         names = class_map(doc, attribute, where)
-        if names is not None and (self.classes is None or len(names) > len(self.classes)):
-            self.classes = names
+        if names is not None:
+            self._names = self._names if self._names is not None else {}
+            self._names.update(names)
         image_path = resolve_source_ref(ref, base)
         size = None
         if not isinstance(doc[attribute], dict) or not doc[attribute].get("image_size"):
@@ -133,13 +165,10 @@ class ManifestSource:
 
 
 def _size_or_none(path: str) -> Optional[tuple]:
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception:  # the validator reports unreadable images; here the size is just unknown
-        return None
+        return image_size(path)
+    except (ImageError, OSError):  # the validator reports unreadable images; here the size is
+        return None                # just unknown
 
 
 def sample_from_stream_pair(image: bytes, label: bytes, where: str) -> Sample:
@@ -149,15 +178,16 @@ def sample_from_stream_pair(image: bytes, label: bytes, where: str) -> Sample:
     """
     if image[:1] == b"{" and label[:1] != b"{":
         image, label = label, image
-    doc = load_json(where, text=label.decode("utf-8", errors="replace"))
+    doc = load_json(where, text=decode_text(label, where))
     if isinstance(doc, dict) and "annotations" not in doc:
         # A whole manifest line rather than the bare attribute value.
         doc = doc[label_attribute(doc, where)]
     size = None
     if not isinstance(doc, dict) or not doc.get("image_size"):
-        from algorithm.data.sample import open_image
-
-        size = open_image(image, where).size
+        try:
+            size = open_image(image).size
+        except ImageError as exc:
+            raise FormatError(where, "image", str(exc)) from None
     sample = annotation_to_sample(doc, where, None, key=where, size=size)
     sample.image_bytes = image
     return sample

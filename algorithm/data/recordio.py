@@ -108,16 +108,22 @@ def _read_record(stream: BinaryIO, offset: int) -> Tuple[Optional[bytes], int]:
             return MAGIC_BYTES.join(chunks), pos - offset
 
 
+# Bytes asked of a stream at once: a length read from a record header (up to 512 MiB) never sizes
+# a buffer before that many bytes have arrived.
+READ_CHUNK = 1 << 20
+
+
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if data is None:
-        data = b""
-    while len(data) < n:
-        more = stream.read(n - len(data))
+    """``n`` bytes, or fewer at the end of the stream, read in chunks of at most READ_CHUNK."""
+    parts = []
+    got = 0
+    while got < n:
+        more = stream.read(min(n - got, READ_CHUNK))
         if not more:
             break
-        data += more
-    return data
+        parts.append(more)
+        got += len(more)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def iter_records(stream: BinaryIO) -> Iterator[Tuple[int, bytes]]:
@@ -174,16 +180,24 @@ def parse_detection_label(label: np.ndarray) -> np.ndarray:
     if label.size < 2:
         raise ValueError(f"detection label needs [header_width, object_width, ...], got "
                          f"{label.size} value(s)")
-    header_width, object_width = label[0], label[1]
-    if header_width != int(header_width) or not 2 <= header_width <= label.size:
-        raise ValueError(f"bad label header width {header_width:g}")
-    if object_width != int(object_width) or object_width < 5:
-        raise ValueError(f"bad label object width {object_width:g} (needs >= 5)")
-    body = label[int(header_width):]
-    if body.size % int(object_width):
+    header_width, object_width = float(label[0]), float(label[1])
+    # Both widths are compared with the label's own size before use: NaN, infinity or a huge
+    # width is refused, never turned into an integer or a shape.
+    if not (2 <= header_width <= label.size and header_width.is_integer()):
+        raise ValueError(f"bad label header width {header_width:g} (an integer from 2 to the "
+                         f"label's {label.size} values)")
+    if not (5 <= object_width <= max(5, label.size) and object_width.is_integer()):
+        raise ValueError(f"bad label object width {object_width:g} (needs an integer >= 5)")
+    header, width = int(header_width), int(object_width)
+    body = label[header:]
+    if body.size % width:
         raise ValueError(f"{body.size} label values are not a multiple of the object width "
-                         f"{int(object_width)}")
-    return body.reshape(-1, int(object_width))
+                         f"{width}")
+    if not body.size and header - 2 >= width:
+        raise ValueError(f"label header width {header} leaves no objects: its {header - 2} "
+                         f"extra values would hold {(header - 2) // width} object(s) of width "
+                         f"{width} (header width is 2 for MXNet's im2rec)")
+    return body.reshape(-1, width)
 
 
 def unpack_detection(payload: bytes) -> Tuple[IRHeader, np.ndarray, bytes]:
@@ -198,19 +212,20 @@ def unpack_detection(payload: bytes) -> Tuple[IRHeader, np.ndarray, bytes]:
 
 def read_idx(path: str) -> List[Tuple[int, int]]:
     """``(key, offset)`` pairs of an ``.idx`` file; ``ValueError`` names the bad line."""
+    from algorithm.data.fields import read_text
+
     entries = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.strip().split("\t")
-            try:
-                if len(parts) != 2:
-                    raise ValueError
-                entries.append((int(parts[0]), int(parts[1])))
-            except ValueError:
-                raise ValueError(f"line {number}: expected 'key<TAB>offset', got "
-                                 f"{line.strip()[:60]!r}") from None
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.strip().split("\t")
+        try:
+            if len(parts) != 2 or max(len(p) for p in parts) > 20:
+                raise ValueError
+            entries.append((int(parts[0]), int(parts[1])))
+        except ValueError:
+            raise ValueError(f"line {number}: expected 'key<TAB>offset', got "
+                             f"{line.strip()[:60]!r}") from None
     return entries
 
 

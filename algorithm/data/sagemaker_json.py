@@ -15,47 +15,33 @@ No torch here.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from algorithm.data.sample import FormatError, Sample, class_names_from_categories
+from algorithm.data.fields import FormatError, class_id, file_name, integer, load_json, number
+from algorithm.data.sample import Sample, class_names_from_categories
+from algorithm.images import MAX_PIXELS, ImageError, image_size
+
+__all__ = ["IMAGE_EXTENSIONS", "SageMakerJsonSource", "annotation_to_sample", "declared_size",
+           "list_files", "load_json", "parse_objects", "sample_to_annotation"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def load_json(path: str, text: Optional[str] = None, where: Optional[str] = None) -> Any:
-    """Parse JSON, turning errors into a :class:`FormatError` with the line and column."""
-    where = where or path
-    try:
-        if text is None:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(where, "", f"malformed JSON at line {exc.lineno} column {exc.colno}: "
-                                     f"{exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(where, "", f"unreadable ({exc})") from None
-
-
 def declared_size(value: Any, where: str) -> Optional[Tuple[int, int]]:
-    """(width, height) of an ``image_size`` field (a one-element list or a dict), or None."""
+    """(width, height) of an ``image_size`` field (a one-element list or a dict), or None.
+
+    Each side is an integer from 1 to the most pixels an image may have."""
     if value is None:
         return None
     item = value[0] if isinstance(value, list) and len(value) == 1 else value
-    if not isinstance(item, dict):
+    if not isinstance(item, dict) or "width" not in item or "height" not in item:
         raise FormatError(where, "image_size", "expected [{\"width\": W, \"height\": H, "
                                                "\"depth\": 3}]")
-    try:
-        width, height = int(item["width"]), int(item["height"])
-    except (KeyError, TypeError, ValueError):
-        raise FormatError(where, "image_size", "needs integer width and height") from None
-    if width <= 0 or height <= 0:
-        raise FormatError(where, "image_size", f"must be positive, got {width}x{height}")
-    return width, height
+    return (integer(item["width"], where, "image_size.width", 1, MAX_PIXELS),
+            integer(item["height"], where, "image_size.height", 1, MAX_PIXELS))
 
 
 def parse_objects(annotations: Any, where: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,28 +56,20 @@ def parse_objects(annotations: Any, where: str) -> Tuple[np.ndarray, np.ndarray,
         field = f"annotations[{i}]"
         if not isinstance(ann, dict):
             raise FormatError(where, field, "must be an object")
-        try:
-            cid = ann["class_id"]
-            left, top = float(ann["left"]), float(ann["top"])
-            width, height = float(ann["width"]), float(ann["height"])
-        except KeyError as exc:
-            raise FormatError(where, field, f"missing {exc.args[0]}") from None
-        except (TypeError, ValueError):
-            raise FormatError(where, field, "left, top, width, height must be numbers") from None
-        if isinstance(cid, bool) or not isinstance(cid, (int, float, str)):
-            raise FormatError(where, field + ".class_id", f"not an integer: {cid!r}")
-        try:
-            cid_value = float(cid)
-        except ValueError:
-            raise FormatError(where, field + ".class_id", f"not an integer: {cid!r}") from None
-        if not cid_value.is_integer():
-            raise FormatError(where, field + ".class_id", f"not an integer: {cid!r}")
-        if not all(np.isfinite([left, top, width, height])):
-            raise FormatError(where, field, "box values must be finite")
-        labels[i] = int(cid_value)
+        missing = [k for k in ("class_id", "left", "top", "width", "height") if k not in ann]
+        if missing:
+            raise FormatError(where, field, f"missing {missing[0]}")
+        left, top, width, height = (number(ann[k], where, f"{field}.{k}")
+                                    for k in ("left", "top", "width", "height"))
+        labels[i] = class_id(ann["class_id"], where, f"{field}.class_id")
         boxes[i] = (left, top, left + width, top + height)
-        difficult[i] = bool(ann.get("difficult", 0))
+        difficult[i] = difficult_flag(ann.get("difficult", 0), where, f"{field}.difficult")
     return boxes, labels, difficult
+
+
+def difficult_flag(value: Any, where: str, field: str) -> bool:
+    """``difficult``: 0 or 1 (or false, true)."""
+    return bool(value) if isinstance(value, bool) else bool(integer(value, where, field, 0, 1))
 
 
 def annotation_to_sample(doc: Any, where: str, image_path: Optional[str], key: str,
@@ -177,11 +155,12 @@ class SageMakerJsonSource:
         by_name = {}
         for rel in images:
             by_name.setdefault(os.path.basename(rel), rel)
-        annotated = set()
+        annotated: set = set()
+        known = set(images)
         for rel in list_files(annotations_dir, (".json",)):
             where = os.path.join(annotations_dir, rel)
             try:
-                sample = self._parse(where, images, by_name, annotated)
+                sample = self._parse(where, known, by_name, annotated)
             except FormatError as exc:
                 self.problems.append(exc)
                 continue
@@ -191,14 +170,14 @@ class SageMakerJsonSource:
                 self.problems.append(FormatError(os.path.join(images_dir, rel), "",
                                                  "image without annotation"))
 
-    def _parse(self, where: str, images: List[str], by_name: Dict[str, str],
+    def _parse(self, where: str, images: set, by_name: Dict[str, str],
                annotated: set) -> Sample:
         doc = load_json(where)
         if not isinstance(doc, dict):
             raise FormatError(where, "", "must be a JSON object")
-        file = doc.get("file")
-        if not isinstance(file, str) or not file:
+        if not doc.get("file"):
             raise FormatError(where, "file", "missing: the image's path under images/")
+        file = file_name(doc["file"], where, "file")
         rel = file if file in images else by_name.get(os.path.basename(file))
         if rel is None:
             raise FormatError(where, "file", f"annotation without image: {file} not found in "
@@ -224,11 +203,8 @@ class SageMakerJsonSource:
 
 
 def _image_size(path: str, where: str) -> Tuple[int, int]:
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception as exc:  # any decoder error: the image is unreadable
+        return image_size(path)
+    except (ImageError, OSError) as exc:
         raise FormatError(where, "image_size", f"missing, and the image is unreadable ({exc})"
                           ) from None

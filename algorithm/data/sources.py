@@ -12,10 +12,17 @@ import json
 import os
 from typing import Any, List, Optional, Tuple
 
+from algorithm.data.fields import load_json
 from algorithm.data.manifest import MANIFEST_EXTENSIONS, ManifestSource
 from algorithm.data.recordio import RecordIOError, read_idx, read_record, unpack_detection
 from algorithm.data.sagemaker_json import SageMakerJsonSource
-from algorithm.data.sample import CLASSES_FILE, FormatError, Sample, objects_to_arrays
+from algorithm.data.sample import (
+    CLASSES_FILE,
+    FormatError,
+    Sample,
+    class_name,
+    objects_to_arrays,
+)
 
 FORMATS = ("recordio", "sagemaker-json", "manifest")
 
@@ -29,15 +36,11 @@ def read_classes(directory: str) -> Optional[List[str]]:
     path = os.path.join(directory, CLASSES_FILE)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        names = doc["classes"]
-        if not isinstance(names, list):
-            raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
-        raise FormatError(path, "classes", 'expected {"classes": ["name", ...]}') from None
-    return [str(n) for n in names]
+    doc = load_json(path)
+    names = doc.get("classes") if isinstance(doc, dict) else None
+    if not isinstance(names, list):
+        raise FormatError(path, "classes", 'expected {"classes": ["name", ...]}')
+    return [class_name(n, path, f"classes[{i}]") for i, n in enumerate(names)]
 
 
 def write_classes(directory: str, classes: List[str], **extra: Any) -> str:
@@ -71,9 +74,7 @@ def sample_from_record(payload: bytes, where: str) -> Sample:
         header, rows, image = unpack_detection(payload)
     except ValueError as exc:
         raise FormatError(where, "label", str(exc)) from None
-    boxes, labels, difficult = objects_to_arrays(rows)
-    if (rows[:, 0] != labels).any():
-        raise FormatError(where, "label", "class ids must be integers")
+    boxes, labels, difficult = objects_to_arrays(rows, where)
     return Sample(key=str(header.id), boxes=boxes, labels=labels, difficult=difficult,
                   image_bytes=image, record_id=int(header.id), where=where)
 
@@ -117,6 +118,9 @@ class RecordIOSource:
             return scanned
         try:
             keyed = read_idx(idx)
+        except FormatError as exc:  # not a text file
+            self.problems.append(exc)
+            return scanned
         except ValueError as exc:
             self.problems.append(FormatError(idx, "", str(exc)))
             return scanned

@@ -91,6 +91,7 @@ def convert(
     if json:
         output.print_json(result.to_dict())
         return
+    _say_created(result.created)
     for part, paths in result.outputs.items():
         where = "" if part == "all" else f"{part}: "
         typer.echo(f"{where}{result.images[part]} images -> {', '.join(paths)}")
@@ -164,17 +165,17 @@ def stats(
     with _progress("reading", not json) as progress:
         result = run(str(path), format, attribute=attribute, image_set=image_set,
                      images_dir=str(images_dir) if images_dir else None, progress=progress)
-    if plot is not None:
-        draw(result, str(plot))
+    drawn = draw(result, str(plot)) if plot is not None else None
     if json:
-        output.print_json({**result.to_dict(), "plot": str(plot) if plot else None})
+        output.print_json({**result.to_dict(), "plot": str(plot) if plot else None,
+                           "created": drawn.created if drawn else []})
         return
+    _say_created(drawn.created if drawn else [])
     typer.echo(f"{path} ({result.format}): {result.images} images, {result.objects} objects, "
                f"{result.empty_images} images without objects"
                + (f", {result.skipped} unreadable (see validate)" if result.skipped else ""))
     output.print_table(["class_id", "name", "objects"],
-                       [(i, n, c) for i, (n, c) in enumerate(zip(result.classes,
-                                                                 result.per_class))],
+                       list(zip(result.class_ids, result.classes, result.per_class)),
                        justify={"class_id": "right", "objects": "right"})
     output.print_table(["objects in image", "images"],
                        sorted(result.boxes_per_image.items()),
@@ -207,7 +208,8 @@ def preview(
     json: options.Json = False,
     debug: options.Debug = False,
 ) -> None:
-    """Draw a grid of images, spread over the dataset, with their boxes and class names."""
+    """Draw a grid of images, spread over the dataset, with their boxes and class names.
+    Images that cannot be read are left out and named."""
     from detectctl.datasets.preview import preview as run
 
     result = run(str(path), str(output_path), count=count, format=format, attribute=attribute,
@@ -215,6 +217,9 @@ def preview(
     if json:
         output.print_json(result.to_dict())
         return
+    _say_created(result.created)
+    for problem in result.unreadable:
+        typer.echo(f"left out: {problem}")
     typer.echo(f"{len(result.images)} images -> {result.output}")
 
 
@@ -231,6 +236,11 @@ def synth(
         "--format", "-f", help=f"Format: {WRITE_FORMATS}.", metavar="FORMAT")] = "recordio",
     image_size: Annotated[str, typer.Option(
         "--image-size", help="WIDTHxHEIGHT of every image.", metavar="WxH")] = "500x375",
+    validation_fraction: Annotated[float, typer.Option(
+        "--validation-fraction", help="Fraction of images split off for validation: OUT/train/ "
+                                      "and OUT/validation/ (beside OUT when it names a .rec or "
+                                      ".manifest file), the layout `dataset upload` takes.",
+        metavar="FRACTION")] = 0.0,
     json: options.Json = False,
     debug: options.Debug = False,
 ) -> None:
@@ -242,12 +252,23 @@ def synth(
     size = parse_image_size(image_size)
     with _progress("synthesising", not json) as progress:
         result = run(output_path, images=images, classes=classes, seed=seed, format=format,
-                     image_size=size, progress=progress)
+                     image_size=size, validation_fraction=validation_fraction,
+                     progress=progress)
     if json:
         output.print_json(result.to_dict())
         return
+    _say_created(result.created)
+    for part, paths in result.parts.items():
+        if part != "all":
+            typer.echo(f"{part}: {', '.join(paths)}")
     typer.echo(f"{result.images} images, {result.objects} objects, classes "
-               f"{', '.join(result.classes)} -> {', '.join(result.paths)}")
+               f"{', '.join(result.classes)}"
+               + (f" -> {', '.join(result.paths)}" if "all" in result.parts else ""))
+
+
+def _say_created(folders: list[str]) -> None:
+    for folder in folders:
+        typer.echo(f"created folder {folder}")
 
 
 app.command("upload")(upload)

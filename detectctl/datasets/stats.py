@@ -27,6 +27,7 @@ class DatasetStats:
     objects: int = 0
     empty_images: int = 0
     skipped: int = 0
+    class_ids: list[int] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     per_class: list[int] = field(default_factory=list)
     boxes_per_image: dict[int, int] = field(default_factory=dict)
@@ -61,7 +62,7 @@ class DatasetStats:
             "path": self.path, "format": self.format, "images": self.images,
             "objects": self.objects, "empty_images": self.empty_images, "skipped": self.skipped,
             "classes": [{"class_id": i, "name": n, "objects": c}
-                        for i, (n, c) in enumerate(zip(self.classes, self.per_class))],
+                        for i, n, c in zip(self.class_ids, self.classes, self.per_class)],
             "boxes_per_image": {str(k): v for k, v in sorted(self.boxes_per_image.items())},
             "box_size": {"bins": self.bin_labels(SIZE_BINS), "counts": self.size_histogram(),
                          **self.percentiles(self.sizes)},
@@ -73,8 +74,12 @@ class DatasetStats:
 def stats(path: str, format: Optional[str] = None, *, attribute: Optional[str] = None,
           image_set: Optional[str] = None, images_dir: Optional[str] = None,
           progress: Optional[Callable[[int, int], None]] = None) -> DatasetStats:
-    """Count the images and objects of ``path``. Reads image headers only, not pixels."""
-    from algorithm.data.sample import FormatError, open_image
+    """Count the images and objects of ``path``. Reads image headers only, not pixels.
+
+    Classes are the declared ones and every id in use (an id far beyond the others is listed
+    alone, not with every id below it)."""
+    from algorithm.data.sample import FormatError
+    from algorithm.images import ImageError, open_image
 
     data = open_dataset(path, format, attribute=attribute, image_set=image_set,
                         images_dir=images_dir)
@@ -84,8 +89,8 @@ def stats(path: str, format: Optional[str] = None, *, attribute: Optional[str] =
     for index in range(len(data)):
         try:
             sample = data[index]
-            size = sample.size or open_image(sample.read_image_bytes(), sample.key).size
-        except (FormatError, OSError):
+            size = sample.size or open_image(sample.read_image_bytes()).size
+        except (FormatError, ImageError, OSError):
             result.skipped += 1
             continue
         result.images += 1
@@ -102,17 +107,27 @@ def stats(path: str, format: Optional[str] = None, *, attribute: Optional[str] =
             progress(index + 1, len(data))
     result.empty_images = per_image.get(0, 0)
     result.boxes_per_image = dict(per_image)
-    count = max([len(data.classes or [])] + [c + 1 for c in per_class])
     names = list(data.classes or [])
-    result.classes = names + [str(i) for i in range(len(names), count)]
-    result.per_class = [per_class.get(i, 0) for i in range(count)]
+    result.class_ids = sorted(set(range(len(names))) | set(per_class))
+    result.classes = [names[i] if i < len(names) else str(i) for i in result.class_ids]
+    result.per_class = [per_class.get(i, 0) for i in result.class_ids]
     return result
 
 
-def plot(result: DatasetStats, output: str) -> str:
-    """Draw the statistics as a PNG at ``output`` (four panels); returns the path."""
+@dataclass
+class Plot:
+    """A picture written: where, and the folders made on the way."""
+
+    output: str
+    created: list[str] = field(default_factory=list)
+
+
+def plot(result: DatasetStats, output: str) -> Plot:
+    """Draw the statistics as a PNG at ``output`` (four panels, replacing a file there, written
+    whole or not at all)."""
     from PIL import Image, ImageDraw
 
+    from detectctl.datasets.outputs import StagedOutput
     from detectctl.drawing import bar_chart, font
 
     width, height = 1000, 760
@@ -134,5 +149,6 @@ def plot(result: DatasetStats, output: str) -> str:
     bar_chart(draw, (width // 2 + 5, mid + 5, width - 10, height - 10),
               "box aspect: width / height", result.bin_labels(ASPECT_BINS),
               result.aspect_histogram(), face)
-    image.save(output, "PNG")
-    return output
+    with StagedOutput(output, replace=True) as stage:
+        image.save(stage.path(output), "PNG")
+    return Plot(output, stage.created)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -26,16 +27,22 @@ MAX_OBJECTS = 6
 
 @dataclass
 class SynthResult:
+    """What synth wrote: ``paths`` (every file or folder), ``parts`` (the paths of each part:
+    ``all``, or ``train`` and ``validation``), and the folders it created (``created``)."""
+
     output: str
     format: str
     images: int
     objects: int
     classes: list[str]
     paths: list[str] = field(default_factory=list)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": self.output, "format": self.format, "images": self.images,
-                "objects": self.objects, "classes": self.classes, "paths": self.paths}
+                "objects": self.objects, "classes": self.classes, "paths": self.paths,
+                "parts": self.parts, "created": self.created}
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -51,13 +58,28 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str = "recordio",
           image_size: tuple[int, int] = (500, 375), quality: int = 90,
+          validation_fraction: float = 0.0,
           progress: Optional[Callable[[int, int], None]] = None) -> SynthResult:
     """Write ``images`` synthetic images of ``classes`` shape classes at ``output`` in
-    ``format`` (a ``.rec`` path, a directory, or a ``.manifest`` path, as for convert)."""
+    ``format`` (a ``.rec`` path, a directory, or a ``.manifest`` path, as for convert).
+
+    With ``validation_fraction``, a random part of the images (drawn with ``seed``) goes to
+    ``validation/`` and the rest to ``train/``: beside ``output`` when it names the data file
+    (``demo/shapes.rec`` -> ``demo/train/shapes.rec``), as convert does, and inside ``output``
+    otherwise (``demo`` -> ``demo/train/demo.rec``), which is the folder `dataset upload` takes.
+    """
     from algorithm.data.sample import Sample
-    from detectctl.datasets.convert import _refuse_existing
-    from detectctl.datasets.writers import open_writer
-    from detectctl.formats import RECORDIO, normalize
+    from detectctl.datasets.convert import part_output, split_indices
+    from detectctl.datasets.outputs import StagedOutput
+    from detectctl.datasets.writers import open_writer, same_output
+    from detectctl.formats import (
+        MANIFEST,
+        MANIFEST_SUFFIXES,
+        RECORDIO,
+        RECORDIO_SUFFIXES,
+        SAGEMAKER_JSON,
+        normalize,
+    )
     from detectctl.formats import TRAINING_FORMATS as WRITE_FORMATS
 
     if not 1 <= classes <= len(SHAPES):
@@ -65,23 +87,39 @@ def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str 
     if images < 1:
         raise UsageError("--images must be at least 1")
     format = normalize(format, "--format", WRITE_FORMATS)
+    parts = split_indices(images, validation_fraction, seed)
+    named = output.endswith(RECORDIO_SUFFIXES + MANIFEST_SUFFIXES)
+    if len(parts) > 1 and not named and format != SAGEMAKER_JSON:
+        folder = output.rstrip("/\\") or "."
+        output = os.path.join(folder, os.path.basename(os.path.abspath(folder)))
     if format == RECORDIO and not output.endswith(".rec"):
         output += ".rec"
-    _refuse_existing(output)
+    if format == MANIFEST and not output.endswith(MANIFEST_SUFFIXES):
+        output += ".manifest"
     names = list(SHAPES[:classes])
-    total_objects = 0
-    with open_writer(format, output, names, {"source": "synth", "seed": seed}) as writer:
-        for index in range(images):
-            data, objects = synth_image(index, seed, classes, image_size, quality)
-            rows = np.array(objects, np.float64).reshape(-1, 5)
-            sample = Sample(key=f"synth_{index:06d}", boxes=rows[:, 1:].astype(np.float32),
-                            labels=rows[:, 0].astype(np.int64),
-                            difficult=np.zeros(len(rows), bool))
-            writer.add(sample, data, f"synth_{index:06d}.jpg", *image_size)
-            total_objects += len(objects)
-            if progress is not None:
-                progress(index + 1, images)
-    return SynthResult(output, format, images, total_objects, names, writer.paths)
+    result = SynthResult(output, format, 0, 0, names)
+    extra = {"source": "synth", "seed": seed}
+    with StagedOutput(*(part_output(output, format, part) for part in parts),
+                      same=same_output) as stage:
+        result.created = stage.created
+        for part, indices in parts.items():
+            target = stage.path(part_output(output, format, part))
+            with open_writer(format, target, names, extra) as writer:
+                for index in indices:
+                    data, objects = synth_image(index, seed, classes, image_size, quality)
+                    rows = np.array(objects, np.float64).reshape(-1, 5)
+                    sample = Sample(key=f"synth_{index:06d}",
+                                    boxes=rows[:, 1:].astype(np.float32),
+                                    labels=rows[:, 0].astype(np.int64),
+                                    difficult=np.zeros(len(rows), bool))
+                    writer.add(sample, data, f"synth_{index:06d}.jpg", *image_size)
+                    result.objects += len(objects)
+                    result.images += 1
+                    if progress is not None:
+                        progress(result.images, images)
+            result.parts[part] = [stage.final(p) for p in writer.paths]
+            result.paths += result.parts[part]
+    return result
 
 
 def synth_image(index: int, seed: int, classes: int, image_size: tuple[int, int],

@@ -1,20 +1,20 @@
 """Check a dataset before anything is uploaded: every problem, in one pass, never a traceback.
 
-Problems (the dataset is invalid): unreadable, corrupt or truncated images; images of a mode
-that cannot be turned into RGB; decompression bombs; boxes outside the image or of zero or
-negative size; class ids out of range or classes not consecutive from 0; images without
-annotation and annotations without image; duplicate images, annotations or objects; more
-objects than ``label_width`` holds; a declared image size that differs from the real one;
-malformed JSON, XML or records (with the line or record number).
+Problems (the dataset is invalid): images that ``algorithm.images`` refuses (unreadable,
+corrupt or truncated data, a mode with no RGB meaning, decompression bombs); boxes outside the
+image or of zero or negative size; class ids out of range or classes not consecutive from 0;
+images without annotation and annotations without image; duplicate images, annotations or
+objects; more objects than ``label_width`` holds; a declared image size that differs from the
+real one; malformed JSON, XML or records (with the line or record number); no images at all.
 
-Warnings (valid, but worth knowing): images that are not 3-channel RGB (grayscale, palette,
-CMYK, RGBA...). Every reader converts them to RGB, as MXNet's decoder did, so they train fine.
+Warnings (valid, but worth knowing): images that are not 8-bit, 3-channel RGB (grayscale,
+palette, CMYK, RGBA, 16-bit...). The one image loader converts them to 8-bit RGB wherever they
+are read (training, serving, conversion), so they train fine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -23,7 +23,7 @@ import numpy as np
 
 from detectctl.datasets.readers import open_dataset
 
-# Pillow's own limit (about 89.5 million pixels); larger images are treated as bombs.
+# The image loader's limit (about 89.5 million pixels); larger images are treated as bombs.
 DEFAULT_MAX_PIXELS = 89_478_485
 DEFAULT_LABEL_WIDTH = 350
 # Normalised coordinates may stray this far outside [0, 1] (rounding) before it is a problem.
@@ -95,6 +95,8 @@ def validate(path: str, format: Optional[str] = None, *, num_classes: Optional[i
         if progress is not None:
             progress(index + 1, len(data))
     checker.check_classes(data.classes)
+    if not len(data) and not report.problems:
+        report.problems.append(Problem(path, "", f"no images: an empty {data.format} dataset"))
     return report
 
 
@@ -141,42 +143,23 @@ class _Checker:
         self.report.objects += sample.num_objects
 
     def check_image(self, data: bytes, where: str) -> Optional[tuple]:
-        """The image's (width, height), or None after reporting why it cannot be used."""
-        from PIL import Image
+        """The image's (width, height), or None after reporting why it cannot be used. The
+        image is decoded whole (a JPEG at 1/8 scale, which still reads every byte) by the
+        loader that training and serving use."""
+        from algorithm.images import ImageError, decode, open_image
 
-        from algorithm.data.sample import CONVERTIBLE_MODES, FormatError, open_image
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                image = open_image(data, where)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                self.problem(where, "image", f"decompression bomb: {exc}")
-                return None
-            except FormatError as exc:
-                self.problem(where, "image", exc.message)
-                return None
-        width, height = image.size
-        if width * height > self.max_pixels:
-            self.problem(where, "image", f"decompression bomb: {width}x{height} pixels exceed "
-                                         f"the limit of {self.max_pixels}")
-            return None
-        if image.mode not in CONVERTIBLE_MODES:
-            self.problem(where, "image", f"unsupported image mode {image.mode} (needs 8-bit "
-                                         "RGB, grayscale, palette, CMYK or RGBA)")
-            return None
         try:
-            if image.format == "JPEG":
-                image.draft(image.mode, (width // 8, height // 8))  # decode all, but cheaply
-            image.load()
-        except Exception as exc:  # any decoder failure means a corrupt or truncated file
-            self.problem(where, "image", f"corrupt or truncated image ({exc})")
+            image = open_image(data, self.max_pixels)
+            mode, size = image.mode, image.size
+            decode(image, scale=8)
+        except ImageError as exc:
+            self.problem(where, "image", str(exc))
             return None
-        if image.mode != "RGB":
+        if mode != "RGB":
             self.report.warnings.append(Problem(
-                where, "image", f"{image.mode} image, not 3-channel RGB: converted to RGB "
+                where, "image", f"{mode} image, not 8-bit 3-channel RGB: converted to 8-bit RGB "
                                 "when read"))
-        return width, height
+        return size
 
     def check_objects(self, sample: Any, where: str) -> None:
         boxes, labels = sample.boxes.astype(np.float64), sample.labels
@@ -190,16 +173,13 @@ class _Checker:
         for i, (box, label) in enumerate(zip(boxes, labels)):
             field = f"annotations[{i}]"
             text = "(" + ", ".join(f"{v:.4f}" for v in box) + ")"
-            if not np.isfinite(box).all():
-                self.problem(where, field, f"box {text} is not finite")
-                continue
             if box[2] <= box[0] or box[3] <= box[1]:
                 self.problem(where, field, f"box {text} has zero or negative size")
             if (box < -BOX_TOLERANCE).any() or (box > 1 + BOX_TOLERANCE).any():
                 self.problem(where, field, f"box {text} lies outside the image "
                                            "(normalised coordinates outside [0, 1])")
-            if label < 0 or (self.num_classes is not None and label >= self.num_classes):
-                allowed = f"0..{self.num_classes - 1}" if self.num_classes else ">= 0"
+            if self.num_classes is not None and label >= self.num_classes:
+                allowed = f"0..{self.num_classes - 1}"
                 self.problem(where, field + ".class_id", f"class id {label} out of range "
                                                          f"({allowed})")
             else:
@@ -221,9 +201,25 @@ class _Checker:
                 self.problem(where, "classes", f"class ids {beyond} have no declared name "
                                                f"({len(classes)} classes declared)")
             return
-        if not self.used:
-            return
-        missing = sorted(set(range(max(self.used) + 1)) - self.used)
+        missing = first_missing(self.used)
         if missing:
+            count = max(self.used) + 1 - len(self.used)
             self.problem(where, "classes", f"class ids are not consecutive from 0: no object "
-                                           f"of class {', '.join(map(str, missing[:10]))}")
+                                           f"of class {', '.join(map(str, missing))}"
+                                           + (f" (and {count - len(missing)} more)"
+                                              if count > len(missing) else ""))
+
+
+def first_missing(used: set[int], count: int = 10) -> list[int]:
+    """The first ``count`` ids missing from ``used`` below its largest, in time and memory
+    bounded by ``len(used)`` whatever the ids."""
+    missing: list[int] = []
+    expected = 0
+    for value in sorted(used):
+        while expected < value and len(missing) < count:
+            missing.append(expected)
+            expected += 1
+        expected = value + 1
+        if len(missing) >= count:
+            break
+    return missing

@@ -8,13 +8,17 @@ names found, sorted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import xml.etree.ElementTree as ET
 from typing import Optional
+from xml.parsers import expat
 
 import numpy as np
 
-from algorithm.data.sample import FormatError, Sample
+from algorithm.data.fields import FormatError, file_name, integer, number, read_text
+from algorithm.data.sample import Sample
+from algorithm.images import MAX_PIXELS
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -68,20 +72,25 @@ class VOCSource:
         for where, image_path, objects, size in parsed:
             boxes = np.array([o[1] for o in objects], np.float64).reshape(-1, 4)
             boxes = boxes / np.array([size[0], size[1], size[0], size[1]], np.float64)
-            self.samples.append(Sample(
-                key=os.path.relpath(image_path, path), boxes=boxes.astype(np.float32),
-                labels=np.array([index[o[0]] for o in objects], np.int64),
-                difficult=np.array([o[2] for o in objects], bool),
-                image_path=image_path, size=size, where=where))
+            try:
+                self.samples.append(Sample(
+                    key=os.path.relpath(image_path, path), boxes=boxes.astype(np.float32),
+                    labels=np.array([index[o[0]] for o in objects], np.int64),
+                    difficult=np.array([o[2] for o in objects], bool),
+                    image_path=image_path, size=size, where=where))
+            except FormatError as exc:
+                self.problems.append(exc)
 
     def _image_set(self, name: str) -> list[str]:
         path = os.path.join(self.path, "ImageSets", "Main", name + ".txt")
+        ids = []
         try:
-            with open(path, encoding="utf-8") as f:
-                return [line.split()[0] for line in f if line.strip()]
-        except OSError as exc:
-            self.problems.append(FormatError(path, "", f"image set unreadable ({exc})"))
-            return []
+            for number_, line in enumerate(read_text(path).splitlines(), 1):
+                if line.strip():
+                    ids.append(file_name(line.split()[0], f"{path}:{number_}", ""))
+        except FormatError as exc:
+            self.problems.append(exc)
+        return ids
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -90,40 +99,62 @@ class VOCSource:
         return self.samples[index]
 
 
+class _EntityDeclared(Exception):
+    pass
+
+
+def _refuse_entities(xml_path: str) -> None:
+    """Raise _EntityDeclared at the first entity declaration (a "billion laughs"), before
+    ElementTree expands any; malformed XML is left for ElementTree to report."""
+    parser = expat.ParserCreate()
+
+    def refuse(*_: object) -> None:
+        raise _EntityDeclared()
+
+    parser.EntityDeclHandler = refuse
+    with open(xml_path, "rb") as f, contextlib.suppress(expat.ExpatError):
+        parser.ParseFile(f)
+
+
 def _parse_xml(xml_path: str, images: str) -> tuple:
     """(where, image path, [(name, (x0, y0, x1, y1) edges, difficult)], (width, height))."""
     try:
+        _refuse_entities(xml_path)
         root = ET.parse(xml_path).getroot()
+    except _EntityDeclared:
+        raise FormatError(xml_path, "", "XML entity declarations are not read (VOC annotations "
+                                        "have none; they can expand a small file into "
+                                        "gigabytes)") from None
     except ET.ParseError as exc:
         line, column = exc.position
         raise FormatError(xml_path, "", f"malformed XML at line {line} column {column}: "
                                         f"{str(exc).split(':')[0]}") from None
     except OSError as exc:
-        raise FormatError(xml_path, "", f"unreadable ({exc})") from None
+        raise FormatError(xml_path, "", f"unreadable ({exc.strerror or exc})") from None
     filename = (root.findtext("filename") or "").strip()
     if not filename:
         filename = os.path.splitext(os.path.basename(xml_path))[0] + ".jpg"
-    image_path = os.path.join(images, filename)
+    image_path = os.path.join(images, file_name(filename, xml_path, "filename"))
     if not os.path.exists(image_path):
         raise FormatError(xml_path, "filename", f"annotation without image: {image_path} not "
                                                 "found")
-    try:
-        size = (int(root.findtext("size/width")), int(root.findtext("size/height")))
-        if size[0] <= 0 or size[1] <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise FormatError(xml_path, "size", "needs positive integer width and height") from None
+    for side in ("width", "height"):
+        if root.findtext(f"size/{side}") is None:
+            raise FormatError(xml_path, "size", "needs positive integer width and height")
+    size = (integer(root.findtext("size/width"), xml_path, "size.width", 1, MAX_PIXELS),
+            integer(root.findtext("size/height"), xml_path, "size.height", 1, MAX_PIXELS))
     objects = []
     for i, obj in enumerate(root.findall("object")):
         name = (obj.findtext("name") or "").strip()
         if not name:
             raise FormatError(xml_path, f"object[{i}].name", "missing")
-        try:
-            edges = (float(obj.findtext("bndbox/xmin")) - 1, float(obj.findtext("bndbox/ymin")) - 1,
-                     float(obj.findtext("bndbox/xmax")), float(obj.findtext("bndbox/ymax")))
-        except (TypeError, ValueError):
+        values = [obj.findtext(f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+        if None in values:
             raise FormatError(xml_path, f"object[{i}].bndbox",
-                              "needs numeric xmin, ymin, xmax, ymax") from None
+                              "needs numeric xmin, ymin, xmax, ymax")
+        x0, y0, x1, y1 = (number(v, xml_path, f"object[{i}].bndbox.{k}")
+                          for v, k in zip(values, ("xmin", "ymin", "xmax", "ymax")))
+        edges = (x0 - 1, y0 - 1, x1, y1)
         difficult = (obj.findtext("difficult") or "0").strip() not in ("0", "")
         objects.append((name, edges, difficult))
     return xml_path, image_path, objects, size

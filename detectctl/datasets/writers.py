@@ -22,6 +22,7 @@ from algorithm.data.sagemaker_json import sample_to_annotation
 from algorithm.data.sample import Sample
 from algorithm.data.sources import write_classes
 from detectctl import formats
+from detectctl.datasets.outputs import same_bytes
 
 
 class _Writer:
@@ -143,6 +144,20 @@ class ManifestWriter(_Writer):
     def close(self) -> None:
         self._file.close()
         self.write_classes(self.directory)
+
+
+def same_output(staged: str, existing: str) -> bool:
+    """Whether a file already where a writer's file goes is the same: its bytes, or for a
+    ``classes.json`` the classes it names (its other keys are notes: source, seed)."""
+    from algorithm.data.sample import CLASSES_FILE, FormatError
+    from algorithm.data.sources import read_classes
+
+    if os.path.basename(existing) == CLASSES_FILE:
+        try:
+            return read_classes(os.path.dirname(staged)) == read_classes(os.path.dirname(existing))
+        except FormatError:
+            return False
+    return same_bytes(staged, existing)
 
 
 def open_writer(format: str, output: str, classes: Optional[list[str]] = None,

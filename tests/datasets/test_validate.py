@@ -54,10 +54,15 @@ def broken(tmp_path):
         "boxes.jpg": jpeg(64, 48, seed=6),
         "crowded.jpg": jpeg(64, 48, seed=7),
         "size.jpg": jpeg(64, 48, seed=8),
+        "tiny.jpg": jpeg(4, 3, seed=9),
+        "float.tif": None,
     }
     buffer = io.BytesIO()
     Image.new("I;16", (64, 48)).save(buffer, "PNG")
     files["sixteen.png"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    Image.new("F", (64, 48)).save(buffer, "TIFF")
+    files["float.tif"] = buffer.getvalue()
     for name, data in files.items():
         (images / name).write_bytes(data)
     notes = {
@@ -72,6 +77,8 @@ def broken(tmp_path):
                                    (7, 1, 1, 5, 5), (1, 2, 2, 8, 8), (1, 2, 2, 8, 8)]),
         "crowded": ann("crowded.jpg", [(0, i, i, 4, 4) for i in range(3)]),
         "size": ann("size.jpg", [], size=(100, 48)),
+        "tiny": ann("tiny.jpg", [(0, 0, 0, 2, 2)], size=(4, 3)),
+        "float": ann("float.tif", []),
         "missing": ann("missing.jpg", []),
         "twice": ann("good.jpg", []),
         "malformed": '{"file": "x.jpg",\n "annotations": [}',
@@ -96,8 +103,8 @@ def test_every_problem_in_one_pass(broken):
     report = validate(str(broken), num_classes=3, label_width=12)
     assert not report.valid
     find(report, "unreadable.jpg", "not a readable image")
-    find(report, "truncated.jpg", "corrupt or truncated")
-    find(report, "sixteen.png", "unsupported image mode")
+    find(report, "truncated.jpg", "truncated or corrupt")
+    find(report, "float.tif", "unsupported image mode F")
     find(report, "bomb.png", "decompression bomb")
     find(report, "same.jpg", "duplicate: same image as", "good.jpg")
     find(report, "orphan.jpg", "image without annotation")
@@ -112,11 +119,14 @@ def test_every_problem_in_one_pass(broken):
     find(report, "boxes.json", "annotations[5]", "duplicate: same class and box")
     find(report, "crowded.json", "3 objects, more than label_width=12 holds (2")
     find(report, "size.json", "image_size", "declared 100x48, the image is 64x48")
-    # Grayscale is converted when read: a warning, not a problem.
-    assert not [m for m in messages(report) if "gray.jpg" in m]
-    assert any("gray.jpg" in w.file and "converted to RGB" in w.message
-               for w in report.warnings)
-    assert report.images == 6  # good, gray, same, boxes, crowded, size
+    # Grayscale and 16-bit images are converted when read, as training and serving read them:
+    # a warning, not a problem. So is an image of a few pixels.
+    for name in ("gray.jpg", "sixteen.png", "tiny.jpg"):
+        assert not [m for m in messages(report) if name in m]
+    for name in ("gray.jpg", "sixteen.png"):
+        assert any(name in w.file and "converted to 8-bit RGB" in w.message
+                   for w in report.warnings)
+    assert report.images == 8  # good, gray, sixteen, same, boxes, crowded, size, tiny
 
 
 def test_a_clean_dataset_is_valid(tmp_path, samples):
