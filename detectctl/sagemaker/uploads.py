@@ -1,8 +1,13 @@
 """Datasets to S3: checked first, laid out for SageMaker, then only what is missing, in parallel
 multipart uploads.
 
-Layout under ``s3://bucket/prefix`` (each part of the dataset, ``train`` and ``validation``, as
-`detectctl dataset convert` splits them; a dataset without parts is ``train``)::
+The parts of a local dataset (:func:`dataset_parts`): ``train/`` and ``validation/`` folders (as
+`detectctl dataset convert` and `synth` split them), or ``train.*`` and ``validation.*`` data
+files side by side (``train.rec`` + ``validation.rec``); a dataset without parts is ``train``.
+Anything that mixes these is refused with how to arrange it. Each part is validated on its own,
+so record ids may repeat across parts, not within one.
+
+Layout under ``s3://bucket/prefix``::
 
     prefix/train/                 the data only: *.rec, images/ + annotations/, or the manifest
                                   and its images; safe as a channel in File and in Pipe mode
@@ -94,11 +99,42 @@ def sha256(source: Union[Path, bytes]) -> str:
     return digest.hexdigest()
 
 
+DATA_SUFFIXES = formats.RECORDIO_SUFFIXES + formats.MANIFEST_SUFFIXES
+
+
 def dataset_parts(path: Path) -> dict[str, Path]:
-    """The datasets under ``path``: its ``train/`` and ``validation/`` parts (as `detectctl
-    dataset convert` splits them), or ``path`` itself as the training set."""
-    parts = {split: path / split for split in SPLITS if (path / split).exists()}
-    return parts if path.is_dir() and "train" in parts else {"train": path}
+    """The datasets under ``path``, by part: ``train/`` and ``validation/`` folders, or
+    ``train.*`` and ``validation.*`` data files side by side, or ``path`` itself as the training
+    set (a file, or a folder holding one dataset, several ``.rec`` shards included).
+
+    Raises ``UsageError`` for a layout that mixes these (which files would be which part?),
+    saying how to arrange it."""
+    if not path.is_dir():
+        return {"train": path}
+    folders = {split: path / split for split in SPLITS if (path / split).is_dir()}
+    data = sorted(p for p in path.iterdir()
+                  if p.is_file() and p.name.endswith(DATA_SUFFIXES) and not p.name.startswith("."))
+    named: dict[str, Path] = {}
+    for file in data:
+        split = file.name.split(".")[0]
+        if split in SPLITS:
+            named[split] = file if split not in named else path  # twice: ambiguous below
+    if folders:
+        if data or "train" not in folders:
+            _ambiguous(path, [f"{split}/" for split in folders] + [p.name for p in data])
+        return folders
+    if named:
+        if len(named) != len(data) or "train" not in named or path in named.values():
+            _ambiguous(path, [p.name for p in data])
+        return named
+    return {"train": path}
+
+
+def _ambiguous(path: Path, found: list[str]) -> None:
+    shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+    raise UsageError(f"{path}: cannot tell the training set from the validation set ({shown})",
+                     hint=f"put them in {path / 'train'}/ and {path / 'validation'}/, or name "
+                          "the data files train.rec and validation.rec (.manifest) side by side")
 
 
 def validate_dataset(path: Path) -> list[str]:

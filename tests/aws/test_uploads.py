@@ -179,3 +179,57 @@ def test_a_manifest_naming_a_missing_image_is_refused(tmp_path):
 
 def test_real_validation_passes_a_synthetic_dataset(dataset):
     assert uploads.validate_dataset(dataset) == []
+
+
+def test_synth_with_a_validation_split_uploads_as_two_channels(session, tmp_path):
+    demo = tmp_path / "demo"
+    synth(str(demo), images=5, classes=2, image_size=(32, 24), validation_fraction=0.2)
+    result = run(str(demo), DEST)
+    assert result.exit_code == 0, result.output
+    assert keys() == [
+        "voc/meta/train/classes.json", "voc/meta/train/demo.idx", "voc/meta/train/demo.lst",
+        "voc/meta/validation/classes.json", "voc/meta/validation/demo.idx",
+        "voc/meta/validation/demo.lst", "voc/train/demo.rec", "voc/validation/demo.rec"]
+
+
+def test_train_and_validation_files_side_by_side_are_two_splits(tmp_path):
+    """README's demo data: each split numbers its records from 0; ids repeat across splits,
+    which is fine, and are checked within each."""
+    demo = tmp_path / "demo"
+    synth(str(demo / "train"), images=3, classes=2, image_size=(32, 24), seed=1)
+    synth(str(demo / "validation"), images=2, classes=2, image_size=(32, 24), seed=2)
+    assert uploads.dataset_parts(demo) == {"train": demo / "train.rec",
+                                           "validation": demo / "validation.rec"}
+    assert uploads.validate_dataset(demo) == []
+    items, channels = uploads.layout(demo, BUCKET, "voc/")
+    assert sorted(i.key for i in items) == [
+        "voc/meta/train/classes.json", "voc/meta/train/train.idx", "voc/meta/train/train.lst",
+        "voc/meta/validation/classes.json", "voc/meta/validation/validation.idx",
+        "voc/meta/validation/validation.lst", "voc/train/train.rec",
+        "voc/validation/validation.rec"]
+    assert channels["validation"] == f"{DEST}/validation/validation.rec"
+    # Within one split, a repeated record id is still a problem.
+    (demo / "train.rec").write_bytes((demo / "train.rec").read_bytes() * 2)
+    (demo / "train.idx").unlink()
+    assert any("duplicate: record id 0" in p for p in uploads.validate_dataset(demo))
+
+
+@pytest.mark.parametrize("names", [["train.rec", "other.rec"], ["validation.rec"],
+                                   ["train/", "train.rec"], ["validation/"],
+                                   ["train.rec", "train.manifest"]])
+def test_an_ambiguous_layout_is_refused_with_how_to_arrange_it(tmp_path, names):
+    for name in names:
+        if name.endswith("/"):
+            synth(str(tmp_path / name / "data"), images=1, classes=1, image_size=(32, 24))
+        else:
+            (tmp_path / name).write_bytes(b"")
+    with pytest.raises(UsageError, match="cannot tell the training set from the validation set")\
+            as caught:
+        uploads.dataset_parts(tmp_path)
+    assert "train.rec and validation.rec" in str(caught.value)
+
+
+def test_several_shards_of_one_set_stay_one_training_set(tmp_path):
+    synth(str(tmp_path / "part-0"), images=1, classes=1, image_size=(32, 24))
+    synth(str(tmp_path / "part-1"), images=1, classes=1, image_size=(32, 24), seed=1)
+    assert uploads.dataset_parts(tmp_path) == {"train": tmp_path}
