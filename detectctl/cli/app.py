@@ -20,6 +20,8 @@ from detectctl.cli import options
 # Name -> (module:attribute, a command function or a Typer group; its one-line help), in the
 # order --help lists them.
 COMMANDS = {
+    "demo": ("detectctl.cli.demo:demo",
+             "Train and serve a detector on this machine, end to end, in a few minutes."),
     "instances": ("detectctl.cli.instances:instances",
                   "List the instance types detectctl offers for training and hosting."),
     "doctor": ("detectctl.cli.doctor:doctor", "Check credentials, region, execution role, "

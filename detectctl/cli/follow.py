@@ -53,8 +53,10 @@ def print_events(events: Iterable["LogEvent"], *, json: bool = False) -> None:
 
 
 def follow(job: "TrainingJob", *, json: bool = False, verbose: bool = False,
-           hosts: Optional[list[str]] = None, since: Optional[str] = None) -> None:
-    """Follow the job until it ends, then print its summary; Failed or Stopped exit 1."""
+           hosts: Optional[list[str]] = None, since: Optional[str] = None,
+           summary: bool = True) -> None:
+    """Follow the job until it ends, then print its summary (unless not ``summary``); Failed
+    or Stopped exit 1."""
     from detectctl.durations import parse_since
 
     last: list[str] = []
@@ -83,7 +85,7 @@ def follow(job: "TrainingJob", *, json: bool = False, verbose: bool = False,
         raise typer.Exit(130) from None
     if json:
         sys.stdout.write(jsonlib.dumps({"event": "end", **end_summary(job)}, default=str) + "\n")
-    else:
+    elif summary:
         print_fields(job.summary(), err=True)
     job.raise_for_status()
 
