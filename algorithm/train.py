@@ -2,7 +2,10 @@
 
 Read top to bottom: container contract and hyperparameters -> distributed set-up -> data ->
 model -> optimizer -> resume -> the epoch loop (train, validate, checkpoint, stop early) ->
-model artifact. Any failure ends with a short reason in /opt/ml/output/failure and exit 1.
+model artifact. Any failure ends with a short reason in /opt/ml/output/failure and exit 1; a
+sample that cannot be read names its file and record there, even when a DataLoader worker met it.
+SIGTERM or Ctrl-C (SIGINT) stops the job at the next batch with a checkpoint written and exit 0;
+a second one while it stops changes nothing (the checkpoint is being written).
 
 Run it as ``python -m algorithm.train`` (SageMaker's toolkit runs the packed ``train.py`` that
 does the same). Command-line arguments are ignored: the toolkit repeats the hyperparameters
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -40,7 +43,8 @@ from algorithm.container import (
     read_resource_config,
     write_failure,
 )
-from algorithm.data import build_dataset, collate
+from algorithm.data import BadSample, batches, build_dataset, collate
+from algorithm.data.sample import FormatError
 from algorithm.data.sources import read_classes
 from algorithm.early_stopping import EarlyStopping
 from algorithm.evaluation import GroundTruth, evaluate
@@ -61,17 +65,41 @@ class JobError(Exception):
 
 
 class Stopped(Exception):
-    """SIGTERM arrived (stop request or spot interruption)."""
+    """SIGTERM or SIGINT arrived (stop request, spot interruption, Ctrl-C)."""
+
+
+class StopRequest:
+    """Set by SIGTERM or SIGINT; the loop stops at the next batch with a checkpoint. A second
+    signal only says so: stopping is already under way, and interrupting it would leave the
+    job without its checkpoint."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[str] = None
+
+    def install(self) -> StopRequest:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            log.info("%s: already stopping (writing the checkpoint)", signal.Signals(signum).name)
+            return
+        self.signal = signal.Signals(signum).name
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s] %(message)s",
                         stream=sys.stdout)
     paths = Paths.from_environ()
+    stop = StopRequest().install()
     try:
-        return run(paths)
+        return run(paths, stop)
     except Stopped:
-        log.info("stopped by SIGTERM after saving a checkpoint")
+        log.info("stopped by %s after saving a checkpoint", stop.signal)
         return 0
     except (JobError, HyperparameterError, ContractError) as exc:
         reason = str(exc)
@@ -86,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 1
 
 
-def run(paths: Paths) -> int:
+def run(paths: Paths, stop_requested: Optional[StopRequest] = None) -> int:
     # --- configuration: hyperparameters first, so a typo costs seconds, not a GPU-hour
     hp = Hyperparameters.from_sagemaker(read_hyperparameters(paths))
     resource = read_resource_config(paths)
@@ -101,6 +129,7 @@ def run(paths: Paths) -> int:
                        "synchronously. Use kv_store=dist_sync (or leave it unset).")
 
     # --- distributed: become one worker per GPU (or per host on CPU) unless already launched
+    stop_requested = stop_requested if stop_requested is not None else StopRequest().install()
     procs = distributed.procs_per_host()
     if distributed.needs_launch(resource, procs):
         return _launch_workers(resource, procs)
@@ -129,6 +158,10 @@ def run(paths: Paths) -> int:
     train_set = _dataset(paths, channels["train"], hp, True, seed, ctx)
     val_set = (_dataset(paths, channels["validation"], hp, False, seed, ctx)
                if "validation" in channels else None)
+    if val_set is not None and val_set.format != train_set.format:
+        raise JobError(f"channel validation holds {val_set.format} data but channel train "
+                       f"holds {train_set.format}: give both in one format (detectctl dataset "
+                       "convert)")
     classes = _classes(paths, train_set)
     if classes is not None and len(classes) != hp.num_classes:
         raise JobError(f"num_classes={hp.num_classes} but the training data names "
@@ -140,6 +173,11 @@ def run(paths: Paths) -> int:
         if abs(total - hp.num_training_samples) > ctx.world_size:
             raise JobError(f"num_training_samples={hp.num_training_samples} but the train "
                            f"channel holds about {total} images; fix it or leave it unset")
+    if shard_length is not None and shard_length < local_batch and ctx.is_main:
+        log.warning("mini_batch_size=%d is more than the %d training images each of the %d "
+                    "process(es) reads per epoch: every epoch is one step of %d images (a "
+                    "smaller mini_batch_size takes more steps per epoch)", hp.mini_batch_size,
+                    shard_length, ctx.world_size, shard_length)
     # --- model
     # A job that continues from a model (the `model` channel) takes all its weights from it.
     starts_from_model = "model" in channels
@@ -154,7 +192,8 @@ def run(paths: Paths) -> int:
     workers = hp.num_workers if hp.num_workers is not None else min(4, os.cpu_count() or 1)
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=local_batch, collate_fn=CollateWithTargets(model.default_boxes),
-        num_workers=workers, pin_memory=device.type == "cuda", drop_last=False)
+        num_workers=workers, pin_memory=device.type == "cuda", drop_last=False,
+        worker_init_fn=_worker_ignores_sigint)
     # Channels-last: tensor cores on GPUs, oneDNN's own layout on CPUs (a step on one core takes
     # 0.68x the time for MobileNetV3 at 160, 0.87x for VGG-16 and 0.88x for ResNet-50 at 300).
     model = model.to(device, memory_format=torch.channels_last)
@@ -189,9 +228,6 @@ def run(paths: Paths) -> int:
         if ctx.is_main:
             log.info("resumed from %s after epoch %d", paths.checkpoints_dir, start_epoch)
 
-    stop_requested = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop_requested.__setitem__("flag", True))
-
     def save_checkpoint(epoch: int) -> None:
         if ctx.is_main:
             checkpoints.save(paths.checkpoints_dir, {
@@ -213,8 +249,8 @@ def run(paths: Paths) -> int:
         totals = torch.zeros(2, device=device)
         join = ddp.join() if ctx.distributed else contextlib.nullcontext()
         with join:
-            for batch, (images, targets) in enumerate(loader, start=1):
-                if stop_requested["flag"]:
+            for batch, (images, targets) in enumerate(_batches(loader, "train"), start=1):
+                if stop_requested:
                     save_checkpoint(epoch - 1)
                     raise Stopped()
                 lr = _learning_rate(hp, epoch, iteration, steps_per_epoch)
@@ -243,7 +279,10 @@ def run(paths: Paths) -> int:
         _check_finite(totals.tolist(), hp, epoch, checked, batch)
         elapsed = max(time.time() - started, 1e-9)
         _sync_buffers(model, ctx)
-        throughput = _all_sum(float(seen), ctx, device) / elapsed
+        images_seen = _all_sum(float(seen), ctx, device)
+        if not images_seen:  # Pipe mode: an empty stream shows only now
+            raise JobError(f"channel train: epoch {epoch} read no images")
+        throughput = images_seen / elapsed
         mean = (_all_mean(totals, ctx) / max(batch, 1)).tolist()
         summary = (f"epoch {epoch}/{hp.epochs}: cross_entropy {mean[0]:.4f}, smooth_l1 "
                    f"{mean[1]:.4f}, lr {lr:.3g}, {throughput:.1f} images/s, {elapsed:.0f} s")
@@ -269,8 +308,10 @@ def run(paths: Paths) -> int:
         if ctx.is_main:
             log.info(summary)
             print(metrics.progress_line(host, round(100.0 * epoch / hp.epochs, 2)), flush=True)
-        if epoch % hp.checkpoint_frequency == 0 or epoch == hp.epochs or stop:
+        if epoch % hp.checkpoint_frequency == 0 or epoch == hp.epochs or stop or stop_requested:
             save_checkpoint(epoch)
+        if stop_requested and epoch < hp.epochs:
+            raise Stopped()
         if stop:
             if ctx.is_main:
                 log.info("early stopping after epoch %d: validation mAP has not improved on "
@@ -306,7 +347,8 @@ def _launch_workers(resource: Any, procs: int) -> int:
     log.info("launching %d worker(s) on %s: %s", procs, resource.current_host, " ".join(command))
     child = subprocess.Popen(command, env=env)
     # Forward a stop request so that the workers checkpoint before the instance goes away.
-    signal.signal(signal.SIGTERM, lambda *_: _stop_workers(child))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: _stop_workers(child))
     code = child.wait()
     # Workers that stopped on request exit 0, and so does torchrun then.
     return code
@@ -348,9 +390,27 @@ class CollateWithTargets:
     def __init__(self, anchors: DefaultBoxes):
         self.anchors = DefaultBoxes(anchors.boxes.detach().cpu(), anchors.grid)
 
-    def __call__(self, batch: Any) -> Tuple[torch.Tensor, MatchedTargets]:
-        images, boxes, labels, _ = collate(batch)
+    def __call__(self, batch: Any) -> Union[Tuple[torch.Tensor, MatchedTargets], BadSample]:
+        collated = collate(batch)
+        if isinstance(collated, BadSample):  # raised by _batches, in the main process
+            return collated
+        images, boxes, labels, _ = collated
         return images, match_targets(self.anchors, boxes, labels)
+
+
+def _batches(loader: Any, channel: str) -> Any:
+    """The loader's batches; a sample that cannot be read (met by a worker or here) fails the
+    job with its own message: file, record, what is wrong."""
+    try:
+        yield from batches(loader)
+    except FormatError as exc:
+        raise JobError(f"channel {channel}: {exc}") from None
+
+
+def _worker_ignores_sigint(worker_id: int) -> None:
+    """Ctrl-C reaches a terminal's whole process group: the main process stops the job (with
+    its checkpoint); a DataLoader worker that died of it would fail the job instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_finite(losses: List[float], hp: Hyperparameters, epoch: int, after: int,
@@ -392,7 +452,8 @@ def _dataset(paths: Paths, channel: Channel, hp: Hyperparameters, train: bool, s
     location = paths.channel(channel.name)
     try:
         return build_dataset(str(location), _format(channel), hp.image_shape, train=train,
-                             seed=seed, rank=ctx.rank, world_size=ctx.world_size)
+                             seed=seed, rank=ctx.rank, world_size=ctx.world_size,
+                             num_classes=hp.num_classes)
     except (OSError, ValueError) as exc:
         raise JobError(f"channel {channel.name}: {exc}") from None
 
@@ -551,7 +612,7 @@ def _validate(model: torch.nn.Module, dataset: Any, hp: Hyperparameters, batch: 
                                          num_workers=0)
     detections: List[np.ndarray] = []
     truths: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for images, boxes, labels, difficult in loader:
+    for images, boxes, labels, difficult in _batches(loader, "validation"):
         images = images.to(device).contiguous(memory_format=torch.channels_last)
         found = model.detect(images, nms_threshold=hp.nms_threshold)
         for i, det in enumerate(found):
@@ -565,6 +626,8 @@ def _validate(model: torch.nn.Module, dataset: Any, hp: Hyperparameters, batch: 
         dist.all_gather_object(gathered, (detections, truths))
         detections = [d for part in gathered for d in part[0]]
         truths = [t for part in gathered for t in part[1]]
+    if not truths:  # every rank knows: a Pipe-mode stream that was empty
+        raise JobError("channel validation: no images to validate on")
     score = 0.0
     if ctx.is_main:
         score = evaluate(detections, [GroundTruth(*t) for t in truths], hp.num_classes,

@@ -52,12 +52,11 @@ class Sample:
         # downstream (augmentation, statistics, evaluation) has to guard against NaN or huge ids.
         where = self.where or self.key
         boxes = self.boxes.reshape(-1, 4)
-        finite = np.isfinite(boxes).all(axis=1) if boxes.size else []
-        for i, ok in enumerate(finite):
-            if not ok:
-                text = ", ".join(f"{v:g}" for v in boxes[i].tolist())
-                raise FormatError(where, f"objects[{i}]", f"box ({text}) is not finite (after "
-                                                          "normalising by the image size)")
+        if boxes.size and not np.isfinite(boxes).all():
+            i = int(np.flatnonzero(~np.isfinite(boxes).all(axis=1))[0])
+            text = ", ".join(f"{v:g}" for v in boxes[i].tolist())
+            raise FormatError(where, f"objects[{i}]", f"box ({text}) is not finite (after "
+                                                      "normalising by the image size)")
         if len(self.labels) and not ((self.labels >= 0) & (self.labels <= MAX_CLASS_ID)).all():
             bad = int(np.flatnonzero((self.labels < 0) | (self.labels > MAX_CLASS_ID))[0])
             raise FormatError(where, f"objects[{bad}]", f"class id {int(self.labels[bad])} out "

@@ -10,6 +10,7 @@ Modules: :mod:`~detectctl.datasets.convert`, :mod:`~detectctl.datasets.validate`
 :mod:`~detectctl.datasets.stats`, :mod:`~detectctl.datasets.preview`,
 :mod:`~detectctl.datasets.synth`; readers and writers in :mod:`~detectctl.datasets.readers`,
 :mod:`~detectctl.datasets.writers`, :mod:`~detectctl.datasets.voc`,
-:mod:`~detectctl.datasets.coco`. The training-format readers are ``algorithm.data``'s torch-free
-modules. Nothing here imports torch.
+:mod:`~detectctl.datasets.coco`; every command that writes goes through
+:mod:`~detectctl.datasets.outputs` (whole or nothing). The training-format readers are
+``algorithm.data``'s torch-free modules. Nothing here imports torch.
 """

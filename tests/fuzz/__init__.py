@@ -3,7 +3,7 @@ bounded peak memory per example.
 
 The default run draws a few examples per reader (well under a minute in all); a longer run::
 
-    DETECTCTL_FUZZ_EXAMPLES=2000 pytest tests/fuzz -p no:randomly
+    DETECTCTL_FUZZ_EXAMPLES=2000 pytest tests/fuzz
 
 Inputs that ever broke a reader are kept in ``tests/fuzz/corpus/<reader>/`` and replayed on
 every run (``test_corpus.py``); add the bytes of a new failure there.
