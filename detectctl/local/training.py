@@ -116,6 +116,11 @@ def plan(request: TrainingRequest, *, jobs_dir: Optional[Path] = None, offline: 
     if request.validation:
         channels["validation"] = _channel(request.validation, "--validation",
                                           request.data_format)
+        found, wanted = channels["validation"].data_format, channels["train"].data_format
+        if found != wanted:
+            raise UsageError(f"--validation {request.validation}: {found} data, but --train "
+                             f"holds {wanted}", hint="convert one of them: detectctl dataset "
+                                                     "convert")
     files: dict[str, Path] = {}
     notes = []
     for channel, value, option in (("pretrained", request.pretrained, "--pretrained"),

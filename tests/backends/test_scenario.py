@@ -159,7 +159,7 @@ def backend(request, tmp_path):
     data = request.getfixturevalue("data")
     request.getfixturevalue("jobs_to_clean")
     return Backend(Session(backend="local"),
-                   {"train": str(data / "train.rec"), "validation": str(data / "val")},
+                   {"train": str(data / "train.rec"), "validation": str(data / "val.rec")},
                    timeout=300, poll=0.5)
 
 

@@ -32,7 +32,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def data(tmp_path: Path, home: Path) -> Path:
     synth(str(tmp_path / "train"), images=16, classes=3, seed=1, format="recordio",
           image_size=(96, 72))
-    synth(str(tmp_path / "val"), images=8, classes=3, seed=2, format="sagemaker-json",
+    synth(str(tmp_path / "val.rec"), images=8, classes=3, seed=2, format="recordio",
           image_size=(96, 72))
     return tmp_path
 

@@ -36,7 +36,7 @@ def _epochs_logged(job, count: int) -> bool:
 
 def test_a_job_trains_follows_and_leaves_a_deployable_model(data, home, capsys):
     code, out, err = _cli(capsys, "train", "--instance", "local", "--train",
-                          str(data / "train.rec"), "--validation", str(data / "val"),
+                          str(data / "train.rec"), "--validation", str(data / "val.rec"),
                           "--name", "demo", "--hp", "epochs=2", *TINY_ARGS)
     assert code == 0, out + err
     assert "started training job demo on this machine; Ctrl-C detaches from it" in err
@@ -195,3 +195,17 @@ def test_unknown_local_job_is_a_clear_error(home, capsys):
     code, _, err = _cli(capsys, "jobs", "describe", "nope", "--local")
     assert (code, err) == (1, "error: no local training job named nope (see `detectctl jobs "
                               "list --local`)\n")
+
+
+def test_a_validation_set_of_another_format_is_refused_before_anything_runs(data, home,
+                                                                          capsys):
+    from detectctl.datasets.synth import synth
+
+    synth(str(data / "json"), images=4, classes=3, seed=5, format="sagemaker-json",
+          image_size=(96, 72))
+    code, _, err = _cli(capsys, "train", "--instance", "local", "--train",
+                        str(data / "train.rec"), "--validation", str(data / "json"), *TINY_ARGS)
+    assert (code, err) == (2, f"error: --validation {data / 'json'}: sagemaker-json data, but "
+                              "--train holds recordio (convert one of them: detectctl dataset "
+                              "convert)\n")
+    assert not (home / "jobs").exists()
