@@ -68,6 +68,17 @@ def load_image(data: bytes, shrink_to: Optional[Tuple[int, int]] = None,
     return decode(image, scale)
 
 
+def model_pixels(data: bytes, size: int, max_pixels: int = MAX_PIXELS) -> Any:
+    """The image as an SSD of ``image_shape`` ``size`` takes it at inference: ndarray[S, S, 3]
+    uint8 RGB, decoded by :func:`load_image` (a JPEG 2x or more larger at reduced scale) and
+    stretched to ``size x size`` with Pillow's bilinear filter.
+
+    Validation during training and every endpoint prepare images with this one function, so a
+    model scores the same images identically in both (docs/evaluation.md)."""
+    image = load_image(data, shrink_to=(size, size), max_pixels=max_pixels)
+    return np.asarray(image.resize((size, size), Image.BILINEAR))
+
+
 def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
     """The image with its header read and checked (format, size, mode); nothing decoded yet.
 

@@ -35,9 +35,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from algorithm import artifact, images, memory
+from algorithm.data.dataset import pixels_to_tensor
 from algorithm.hyperparameters import Hyperparameters
 from algorithm.ssd import SSD
 from algorithm.ssd.postprocess import postprocess_detections
@@ -247,13 +247,11 @@ class Predictor:
     def prepare(self, request: Request) -> torch.Tensor:
         """The request's image as the model takes it: Tensor[3, S, S], RGB in [0, 1],
         ``S = image_shape``, resized (stretched) exactly as validation does in training."""
-        size = self.hyperparameters.image_shape
         try:
-            image = images.load_image(request.data, shrink_to=(size, size))
+            pixels = images.model_pixels(request.data, self.hyperparameters.image_shape)
         except images.ImageError as exc:
             raise RequestError(str(exc)) from None
-        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))  # [S, S, 3] uint8
-        return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255)
+        return pixels_to_tensor(pixels)
 
     def detect_batch(self, pixels: Sequence[torch.Tensor],
                      options: Sequence[DetectionOptions]) -> List[np.ndarray]:

@@ -48,7 +48,8 @@ def not_available(what: str, backend: str, hint: Optional[str] = None) -> UsageE
     return UsageError(f"{what} is not available on the {backend} backend", hint=hint)
 
 
-_LAUNCH_OPTIONS = ("wait", "timeout", "keep_on_failure")
+# deploy()'s options that go to launching the endpoint, not to planning it.
+LAUNCH_OPTIONS = ("wait", "timeout", "poll", "keep_on_failure")
 _HINTS = {LOCAL: "the local backend runs on this machine: no AWS account, role, bucket or "
                  "region, and no SageMaker-only job settings"}
 
@@ -143,7 +144,7 @@ class Backend(ABC):
 
     def deploy(self, source: str, **options: Any) -> Endpoint:
         """Serve a job's model or a model archive (plan, then launch)."""
-        launch = {k: options.pop(k) for k in _LAUNCH_OPTIONS if k in options}
+        launch = {k: options.pop(k) for k in LAUNCH_OPTIONS if k in options}
         return self.launch_deployment(self.plan_deployment(source, **options), **launch)
 
     @abstractmethod

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from detectctl import config as config_file
-from detectctl.backend import BACKENDS, LOCAL, LOCAL_INSTANCE, SAGEMAKER, refuse
+from detectctl.backend import BACKENDS, LAUNCH_OPTIONS, LOCAL, LOCAL_INSTANCE, SAGEMAKER, refuse
 from detectctl.errors import ConfigError, DetectctlError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -350,6 +350,5 @@ class Session:
 
     def deploy(self, source: Any, **options: Any) -> Endpoint:
         """Serve a job's model or a model archive; the endpoint once it answers."""
-        launch = {k: options.pop(k) for k in ("wait", "timeout", "keep_on_failure")
-                  if k in options}
+        launch = {k: options.pop(k) for k in LAUNCH_OPTIONS if k in options}
         return self.launch_deployment(self.plan_deployment(source, **options), **launch)

@@ -53,7 +53,8 @@ class SSDAugmentation:
 
     Args:
         image_shape: side S of the square output.
-        train: the random training chain when True; a plain resize when False.
+        train: the random training chain when True; when False, the image as an endpoint
+            prepares it (:func:`algorithm.images.model_pixels`), always uint8 pixels.
         max_zoom: the largest zoom-out factor (canvas side / image side).
         p_zoom, p_flip, p_photometric: probabilities of zoom-out, of a horizontal flip, and of
             each of the five photometric steps.
@@ -82,13 +83,13 @@ class SSDAugmentation:
         :class:`~algorithm.images.ImageError` for what it refuses); ``boxes`` [M, 4] are
         normalised xyxy.
         """
+        if not self.train:  # exactly as an endpoint prepares the image
+            pixels = images.model_pixels(data, self.size)
+            return pixels, np.clip(boxes, 0, 1).astype(np.float32).reshape(-1, 4), labels, \
+                difficult
         image = images.open_image(data)
         width, height = image.size
         boxes_px = np.asarray(boxes, np.float64).reshape(-1, 4) * (width, height, width, height)
-        if not self.train:
-            pixels = self._render(image, (0.0, 0.0, width, height), (0.0, 0.0), None, False)
-            return pixels, np.clip(boxes, 0, 1).astype(np.float32).reshape(-1, 4), labels, \
-                difficult
         if rng is None:
             rng = np.random.default_rng()
         color = self._photometric(rng)

@@ -70,14 +70,19 @@ def to_tensors(image: Any, boxes: np.ndarray, labels: np.ndarray,
     """An item from the augmentation's output: ``image`` is already a [0, 1] tensor, or
     pixels ndarray[S, S, 3] uint8 to scale."""
     if not isinstance(image, torch.Tensor):
-        if not image.flags.writeable:  # Pillow's arrays are read-only; torch wants to own them
-            image = image.copy()
-        # Permuting uint8 then converting is about twice as fast as converting a strided view.
-        image = torch.from_numpy(image).permute(2, 0, 1).contiguous().float()
-        image.mul_(_SCALE)
+        image = pixels_to_tensor(image)
     return (image, torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4)),
             torch.from_numpy(np.asarray(labels, np.int64)),
             torch.from_numpy(np.asarray(difficult, bool)))
+
+
+def pixels_to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """ndarray[S, S, 3] uint8 RGB to the model's input Tensor[3, S, S] in [0, 1] (validation
+    and endpoints both use this one conversion)."""
+    if not pixels.flags.writeable:  # Pillow's arrays are read-only; torch wants to own them
+        pixels = pixels.copy()
+    # Permuting uint8 then converting is about twice as fast as converting a strided view.
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous().float().mul_(_SCALE)
 
 
 def _uint8_resize_available() -> bool:

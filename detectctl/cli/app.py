@@ -42,10 +42,11 @@ COMMANDS = {
                 "Convert, validate, describe, preview and synthesise detection datasets."),
     "jobs": ("detectctl.cli.jobs:app", "List, inspect, stop, wait for, attach to, resume or "
                                        "delete training jobs."),
-    "evaluate": ("detectctl.cli.evaluate:evaluate", "Compute mAP and per-class AP of "
-                                                    "predictions, as the training job computes "
-                                                    "validation:mAP."),
-    "model": ("detectctl.cli.model:app", "Describe a trained model."),
+    "evaluate": ("detectctl.cli.evaluate:evaluate", "Score a model, an endpoint or saved "
+                                                    "predictions with the training job's own "
+                                                    "mAP."),
+    "model": ("detectctl.cli.model:app", "Describe a trained model, or export it to ONNX or "
+                                         "TorchScript."),
     "transform": ("detectctl.cli.transform:app",
                   "Run batch transform jobs: a model's detections for a whole dataset."),
     "endpoints": ("detectctl.cli.endpoints:app",

@@ -185,7 +185,7 @@ def plan(source: str, *, instance_type: str = LOCAL_INSTANCE, name: Optional[str
 
 
 def deploy(plan: LocalDeployPlan, *, wait: bool = True,
-           timeout: float = READY_TIMEOUT_SECONDS,
+           timeout: float = READY_TIMEOUT_SECONDS, poll: float = 0.2,
            keep_on_failure: bool = False) -> LocalEndpoint:
     """Start the server detached; with ``wait``, until ``/ping`` answers. A server that fails to
     start is removed with its endpoint (unless ``keep_on_failure``) and its reason raised."""
@@ -209,7 +209,7 @@ def deploy(plan: LocalDeployPlan, *, wait: bool = True,
     endpoint = LocalEndpoint(directory.path)
     if wait:
         try:
-            endpoint.wait_in_service(timeout, log)
+            endpoint.wait_in_service(timeout, log, poll)
         except EndpointFailedError:
             if not keep_on_failure:
                 endpoint.delete()
@@ -242,7 +242,7 @@ class LocalEndpoint(Endpoint):
     def instance_count(self) -> int:
         return 1
 
-    def wait_in_service(self, timeout: float, log: Path) -> None:
+    def wait_in_service(self, timeout: float, log: Path, poll: float = 0.2) -> None:
         """Wait for the server's address in its log, then for ``/ping`` to answer 200."""
         deadline = time.monotonic() + timeout
         url = None
@@ -261,7 +261,7 @@ class LocalEndpoint(Endpoint):
                 self.directory.update(lambda s: s.update(EndpointStatus="InService"))
                 self.refresh()
                 return
-            time.sleep(0.2)
+            time.sleep(poll)
         raise WaitTimeoutError(f"endpoint {self.name} is not InService after {timeout:g} s",
                                hint=f"see `detectctl endpoints logs {self.name} --local`")
 

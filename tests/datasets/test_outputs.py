@@ -94,10 +94,10 @@ def test_datasets_sharing_a_folder_share_classes_json(tmp_path):
 
 def test_unwritable_places_are_refused_before_anything_is_written(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputError, match="is a file, not a folder"):
-        with StagedOutput(str(tmp_path / "file" / "out.rec")):
-            pass
+    with pytest.raises(OutputError, match="is a file, not a folder"), \
+            StagedOutput(str(tmp_path / "file" / "out.rec")):
+        pass
     (tmp_path / "folder").mkdir()
-    with pytest.raises(OutputError, match="is a folder; name a file"):
-        with StagedOutput(str(tmp_path / "folder"), replace=True):
-            pass
+    with pytest.raises(OutputError, match="is a folder; name a file"), \
+            StagedOutput(str(tmp_path / "folder"), replace=True):
+        pass

@@ -105,3 +105,22 @@ def test_serving_pixels_equal_validation_pixels(size, shape, fmt):
     assert pixels.shape == (3, shape, shape)
     got = (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("size, shape", [((500, 375), 300), ((2000, 1333), 300), ((96, 72), 128)])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_serving_tensor_equals_the_training_jobs_validation_tensor(size, shape, fmt):
+    """The validation item the training job scores (its dataset, whatever renderer it uses
+    for training) is the tensor an endpoint feeds the model, bit for bit."""
+    import torch
+
+    from algorithm.data.dataset import _Augmented, to_tensors
+    from algorithm.inference import Predictor, Request
+
+    data = encode(photo(*size), fmt)
+    validation = _Augmented(shape, train=False, seed=0)
+    expected = to_tensors(*validation.augment(data, np.zeros((0, 4)), np.zeros(0, np.int64),
+                                              np.zeros(0, bool)))[0]
+    hp = type("HP", (), {"image_shape": shape})()
+    predictor = Predictor(model=None, hyperparameters=hp, classes=[], device=torch.device("cpu"))
+    assert torch.equal(predictor.prepare(Request(data, {})), expected)

@@ -321,4 +321,4 @@ def test_one_log_line_per_request_and_per_error(server, capsys):
     (error,) = err.splitlines()
     assert error.split(" ", 1)[1] == ("error POST /invocations 415: content type 'text/plain' "
                                       "is not supported; send one of image/jpeg, image/png, "
-                                      "application/x-image")
+                                      "application/x-image, application/x-recordio")

@@ -85,7 +85,7 @@ def test_a_binary_file_is_named_not_decoded(dataset, tmp_path):
 
 def test_a_missing_or_empty_dataset_is_named(dataset, tmp_path):
     path = _perfect(dataset, tmp_path / "p.jsonl")
-    with pytest.raises(UsageError, match="--dataset .*/nowhere/x.rec: no such file"):
+    with pytest.raises(UsageError, match=r"--dataset .*/nowhere/x\.rec: no such file"):
         evaluate_predictions(path, tmp_path / "nowhere" / "x.rec")
     empty = tmp_path / "empty"
     (empty / "images").mkdir(parents=True)
