@@ -55,7 +55,7 @@ def train(
                          "them); --config, then these options and --hp override it.",
         show_default=False, metavar="NAME")] = None,
     config: Annotated[Optional[Path], typer.Option(
-        "--config", help="YAML or JSON job preset: hyperparameters and any of these options.",
+        "--config", help="YAML or JSON job file: hyperparameters and any of these options.",
         show_default=False, metavar="FILE")] = None,
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Job name [default: ssd-<base_network>-<timestamp>].",
