@@ -71,3 +71,67 @@ def test_the_endpoint_scores_as_the_model_does_here(served, tmp_path):
     assert here.exit_code == 0, here.output
     assert json.loads(through.stdout)["mAP"] == pytest.approx(json.loads(here.stdout)["mAP"],
                                                               abs=1e-4)
+
+
+class _Raw(io.BytesIO):
+    """A raw HTTP body for botocore's AWSResponse (read whole, or streamed)."""
+
+    def stream(self, **_):
+        yield self.getvalue()
+
+
+def test_throttled_requests_are_retried_by_the_client(session, tmp_path, monkeypatch):
+    """InvokeEndpoint answered below botocore's retry handler: each image's first request is
+    throttled (HTTP 400 ThrottlingException), its retry answered from a local model; the run
+    completes with every image scored, through the client's own retry policy."""
+    import hashlib
+
+    from botocore.awsrequest import AWSResponse
+
+    from algorithm import inference
+    from tests.serving.support import save_tiny_model
+
+    predictor = inference.model_fn(str(save_tiny_model(tmp_path / "model")))
+    session.launch(session.plan(instance_type="ml.g5.xlarge", train=f"s3://{BUCKET}/t.rec",
+                                hyperparameters={"num_classes": 3, "use_pretrained_model": 0},
+                                name="job-t"))
+    session.deploy("job-t", instance_type="ml.c5.xlarge", poll=0.01)
+    throttled, answered = set(), []
+    lock = threading.Lock()
+
+    def send(request, **_):
+        body = bytes(request.body)
+        digest = hashlib.sha256(body).hexdigest()
+        with lock:
+            first = digest not in throttled
+            throttled.add(digest)
+        if first:
+            return AWSResponse(request.url, 400,
+                               {"x-amzn-ErrorType": "ThrottlingException",
+                                "Content-Type": "application/json"},
+                               _Raw(b'{"message": "Rate exceeded"}'))
+        kind = request.headers["Content-Type"]
+        parsed = inference.input_fn(body, kind.decode() if isinstance(kind, bytes) else kind)
+        answer = inference.output_fn(inference.predict_fn(parsed, predictor),
+                                     "application/json").encode()
+        with lock:
+            answered.append(digest)
+        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, _Raw(answer))
+
+    # moto answers every request before botocore parses it; InvokeEndpoint goes to `send`.
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    real = BotocoreStubber.__call__
+
+    def stubber(self, event_name, request, **kwargs):
+        if request.url.endswith("/endpoints/job-t/invocations"):
+            return send(request)
+        return real(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", stubber)
+    synth(str(tmp_path / "val.rec"), images=4, classes=3, seed=4, image_size=(96, 72))
+    result = runner.invoke(app, ["evaluate", "--endpoint", "job-t", "--dataset",
+                                 str(tmp_path / "val.rec"), "--concurrency", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(throttled) == 4 and sorted(answered) == sorted(throttled)
+    assert json.loads(result.stdout)["voc07"]["images"] == 4
