@@ -61,7 +61,11 @@ def default_recipe(quick: bool) -> Recipe:
     if quick:
         return Recipe(200, 0.2, (320, 240), {**hyperparameters, "epochs": 6,
                                              "lr_scheduler_step": "5"})
-    return Recipe(600, 0.2, (320, 240), hyperparameters)
+    # 850 training images x 16 epochs: about 13,600 images seen, where the preset's validation
+    # mAP passes 0.7 (its time-to-accuracy curve on 1,000 images: 0.69 after epoch 14, 0.71
+    # after 16), with the learning rate's step down (x0.1) before the last three epochs.
+    return Recipe(1000, 0.15, (320, 240), {**hyperparameters, "epochs": 16,
+                                            "lr_scheduler_step": "13"})
 
 
 @dataclass
