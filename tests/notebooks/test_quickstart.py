@@ -84,7 +84,6 @@ def _outputs(cell: dict) -> str:
     return "\n".join(text)
 
 
-@pytest.mark.slow
 def test_quickstart_runs_on_the_local_backend(tmp_path, home):
     import nbformat
     from nbclient import NotebookClient
