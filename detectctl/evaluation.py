@@ -92,9 +92,9 @@ def evaluate_predictions(predictions: str | Path, dataset: str | Path, *,
     )
 
 
-def _read_dataset(dataset: str | Path, format: str | None) -> tuple[list, list[str] | None]:
-    """Every sample of the dataset, and its class names (None when it has none)."""
-    from algorithm.data.sample import FormatError
+def open_dataset(dataset: str | Path, format: str | None = None) -> Any:
+    """The dataset's source (``len()``, ``[i]``: its samples), refused with one line when the
+    path is missing, its format unknown or any entry unreadable."""
     from algorithm.data.sources import open_source
 
     if not os.path.exists(dataset):
@@ -105,7 +105,16 @@ def _read_dataset(dataset: str | Path, format: str | None) -> tuple[list, list[s
         raise UsageError(f"--dataset {dataset}: {exc}") from None
     if source.problems:
         raise DatasetError(f"{dataset}: {len(source.problems)} unreadable entries, the first: "
-                           f"{source.problems[0]}", hint="run `detectctl dataset validate`")
+                           f"{source.problems[0]}",
+                           hint=f"run `detectctl dataset validate {dataset}`")
+    return source
+
+
+def _read_dataset(dataset: str | Path, format: str | None) -> tuple[list, list[str] | None]:
+    """Every sample of the dataset, and its class names (None when it has none)."""
+    from algorithm.data.sample import FormatError
+
+    source = open_dataset(dataset, format)
     try:
         samples = [source[i] for i in range(len(source))]
     except FormatError as exc:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from detectctl.errors import DetectctlError, MissingDependencyError, UsageError
+from detectctl.errors import MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
     from detectctl.endpoints import Endpoint
@@ -47,20 +47,11 @@ def content_type(data: bytes) -> str:
 
 
 def open_dataset_source(dataset: str | Path, format: Optional[str] = None) -> Any:
-    """The dataset's samples (``len()``, ``[i]``), refused with one line if any is unreadable."""
-    from algorithm.data.sources import open_source
+    """The dataset's samples (``len()``, ``[i]``), refused with one line if any is unreadable
+    (:func:`detectctl.evaluation.open_dataset`: the same checks as scoring's)."""
+    from detectctl.evaluation import open_dataset
 
-    if not Path(dataset).exists():
-        raise UsageError(f"--dataset {dataset}: no such file or directory")
-    try:
-        source = open_source(str(dataset), format)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--dataset {dataset}: {exc}") from None
-    if source.problems:
-        raise DetectctlError(f"{dataset}: {len(source.problems)} unreadable entries, the "
-                             f"first: {source.problems[0]}",
-                             hint=f"run `detectctl dataset validate {dataset}`")
-    return source
+    return open_dataset(dataset, format)
 
 
 def cache_path(endpoint: str, dataset: str | Path) -> Path:
