@@ -49,6 +49,7 @@ from algorithm.container import Paths
 
 ENV_PREFIX = "DETECTCTL_SERVE_"
 RETRY_AFTER_SECONDS = 1
+JSON = "application/json"  # every answer but a JSON-lines one
 
 
 @dataclass(frozen=True)
@@ -259,8 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
                                "already; retry later", RETRY_AFTER_SECONDS)
         return length
 
-    def _serve(self, length: int) -> Tuple[int, Any]:
-        """(status, answer) of an admitted request: read, checked, decoded, batched."""
+    def _serve(self, length: int) -> Tuple[int, Any, str]:
+        """(status, answer, media type) of an admitted request: read, checked, decoded,
+        batched. An answer is JSON, or one JSON line for ``Accept: application/jsonlines``."""
         server = self.model_server
         predictor = server.predictor
         assert predictor is not None
@@ -270,43 +272,43 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
             if len(body) < length:
                 self.close_connection = True
-                return 400, {"error": f"the body ended after {len(body)} of {length} bytes"}
+                return 400, {"error": f"the body ended after {len(body)} of {length} bytes"}, JSON
             context = RequestContext(self.headers)
             request = inference.input_fn(body, self.headers.get("Content-Type"), context)
             accept = self.headers.get("Accept")
-            inference.accept_type_of(accept)
+            media = inference.accept_type_of(accept)
             job = Job(predictor.prepare(request), predictor.options_for(request))
             server.batcher.put(job)
             queued = True
             if not job.done.wait(max(0.0, deadline - time.monotonic())):
                 job.cancelled = True
                 return 504, {"error": f"no answer within the timeout of "
-                                      f"{server.settings.timeout:g} s; the server is busy"}
+                                      f"{server.settings.timeout:g} s; the server is busy"}, JSON
             if job.error is not None:
                 raise job.error
-            return 200, inference.output_fn(job.result, accept, context)
+            return 200, inference.output_fn(job.result, accept, context), media
         except inference.RequestError as exc:
-            return exc.status, {"error": exc.message}
+            return exc.status, {"error": exc.message}, JSON
         except socket.timeout:
             self.close_connection = True
-            return 408, {"error": "the body was not received in time"}
+            return 408, {"error": "the body was not received in time"}, JSON
         except ConnectionError:
             self.close_connection = True
-            return 400, {"error": "the connection broke while the body was sent"}
+            return 400, {"error": "the connection broke while the body was sent"}, JSON
         except Exception as exc:
-            return 500, {"error": f"internal error: {type(exc).__name__}: {_one_line(exc)}"}
+            return 500, {"error": f"internal error: {type(exc).__name__}: {_one_line(exc)}"}, JSON
         finally:
             if not queued:
                 server.batcher.unprepared()
 
-    def _answer(self, status: int, answer: Any, retry_after: Optional[int] = None,
-                allow: Optional[str] = None) -> None:
+    def _answer(self, status: int, answer: Any, content_type: str = JSON,
+                retry_after: Optional[int] = None, allow: Optional[str] = None) -> None:
         """Send the response and log it (and its error, if any) in one line each."""
         data = (answer if isinstance(answer, str) else json.dumps(answer)).encode()
         started = getattr(self, "_started", None)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             if retry_after is not None:
                 self.send_header("Retry-After", str(retry_after))

@@ -129,6 +129,17 @@ def test_an_image_gets_normalised_rows_best_first(server, fmt, content_type):
     check_rows(answer["prediction"], max_rows=200, threshold=0.01)
 
 
+def test_a_json_lines_answer_says_so_and_ends_its_line(server):
+    status, headers, body = request(server.url, "POST", "/invocations", JPEG, {
+        "Content-Type": "image/jpeg", "Accept": "application/jsonlines"})
+    assert status == 200 and headers["Content-Type"] == "application/jsonlines"
+    assert body.endswith(b"\n") and body.count(b"\n") == 1
+    assert list(json.loads(body)) == ["prediction"]
+    status, headers, _ = request(server.url, "POST", "/invocations", b"not an image", {
+        "Content-Type": "image/jpeg", "Accept": "application/jsonlines"})
+    assert status == 400 and headers["Content-Type"] == "application/json"
+
+
 def test_custom_attributes_over_http(server):
     everything = np.array(invoke(server.url, JPEG)[2]["prediction"])
     threshold = float(np.median(everything[:, 1]))
