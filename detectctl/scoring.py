@@ -64,8 +64,9 @@ def cache_path(endpoint: str, dataset: str | Path) -> Path:
         hashlib.sha256(stamp.encode()).hexdigest()[:24] + ".jsonl")
 
 
-def _cached(path: Path) -> dict[str, list]:
-    """The answers a cache file holds (a torn last line, from an interruption, is dropped)."""
+def cached_answers(path: Path) -> dict[str, list]:
+    """The answers a cache file holds, by image key (a torn last line, from an interruption,
+    is dropped); none when there is no such file."""
     found: dict[str, list] = {}
     if not path.is_file():
         return found
@@ -88,7 +89,7 @@ def predict_dataset(endpoint: Endpoint, dataset: str | Path, output: str | Path,
     each new one is added as it arrives (the cache is removed once ``output`` is written)."""
     source = open_dataset_source(dataset, format)
     keys = [str(source[i].key) for i in range(len(source))]
-    answers = _cached(cache) if cache else {}
+    answers = cached_answers(cache) if cache else {}
     missing = [i for i, key in enumerate(keys) if key not in answers]
     for _ in range(len(keys) - len(missing)):
         on_image()

@@ -69,7 +69,11 @@ def evaluate(
         handle.refresh()
         count = len(scoring.open_dataset_source(dataset, format))
         cache = scoring.cache_path(f"{handle.backend}:{endpoint}", dataset)
-        _say(f"sending up to {count} requests to endpoint {endpoint}, {concurrency} at a time"
+        kept = len(scoring.cached_answers(cache))
+        if kept:
+            _say(f"resuming: {kept} of {count} answers kept from an interrupted run ({cache})")
+        _say(f"sending up to {count - kept} requests to endpoint {endpoint}, {concurrency} at "
+             "a time"
              + (" (SageMaker bills the endpoint's instance hours and the data sent; "
                 "throttled requests are retried)" if handle.backend == "sagemaker" else ""))
         with _progress("scoring", count, quiet=json) as advance:

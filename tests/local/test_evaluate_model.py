@@ -91,6 +91,27 @@ def test_an_interrupted_endpoint_run_sends_only_what_is_missing(trained, data, h
         endpoint.delete()
 
 
+def test_a_resumed_endpoint_run_says_how_many_answers_it_kept(trained, data, home, capsys):
+    from detectctl import scoring
+
+    job, _ = trained
+    endpoint = Session(backend="local").deploy(job, name="kept")
+    try:
+        source = scoring.open_dataset_source(data / "val.rec")
+        cache = scoring.cache_path("local:kept", data / "val.rec")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("".join(json.dumps({"file": str(source[i].key), "prediction": []})
+                                 + "\n" for i in range(3)) + '{"file": "torn')
+        code, _, err = _cli(capsys, "evaluate", "--endpoint", "kept", "--local",
+                            "--dataset", str(data / "val.rec"))
+        assert code == 0
+        assert f"resuming: 3 of 8 answers kept from an interrupted run ({cache})" in err
+        assert "sending up to 5 requests to endpoint kept" in err
+        assert not cache.exists()
+    finally:
+        endpoint.delete()
+
+
 def test_exactly_one_source_of_predictions(data, home, capsys):
     code, _, err = _cli(capsys, "evaluate", "--dataset", str(data / "val.rec"))
     assert (code, err) == (2, "error: give exactly one of --predictions, --endpoint and "
