@@ -3,7 +3,8 @@
 A script that writes results declares two plain literals at module level:
 
 - ``RESULT_FILES``: the names (glob patterns) of the files it writes under results/;
-- ``RESULT_KEYS``: the shape of its JSON report (see :func:`problems`).
+- ``RESULT_KEYS``: the shape of its JSON report (see :func:`problems`); it may name other
+  module-level literals assigned above it, such as one shape used in several places.
 
 It writes its JSON report only through :func:`write`, which adds the exact command, the date and
 the machine's facts (:data:`STAMP`), refuses a report whose keys differ from ``RESULT_KEYS``,

@@ -1,10 +1,11 @@
 """Every file under tests/benchmarks/results/ is what its script writes (issue 17).
 
 Benchmark scripts declare the files they write (``RESULT_FILES``) and the keys of their JSON
-report (``RESULT_KEYS``) as literals, and write through tests/benchmarks/result_files.py, which
-stamps the command, date and machine and refuses a report that differs from RESULT_KEYS. These
-tests read the declarations from the scripts' source (nothing is imported or run but
-cli_startup.py against a stand-in CLI) and check every result file against its script's.
+report (``RESULT_KEYS``) as literals (which may name other module-level literals), and write
+through tests/benchmarks/result_files.py, which stamps the command, date and machine and refuses
+a report that differs from RESULT_KEYS. These tests read the declarations from the scripts'
+source (nothing is imported or run but cli_startup.py against a stand-in CLI) and check every
+result file against its script's.
 """
 
 from __future__ import annotations
@@ -32,14 +33,33 @@ def _tree(script: Path) -> ast.Module:
     return ast.parse(script.read_text(), str(script))
 
 
+def _literal(node: ast.expr, names: dict):
+    """A literal, where a name stands for a module-level literal assigned before it."""
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise ValueError(f"line {node.lineno}: {node.id} is not a literal assigned above")
+        return names[node.id]
+    if isinstance(node, ast.Dict):
+        return {_literal(key, names): _literal(value, names)  # type: ignore[arg-type]
+                for key, value in zip(node.keys, node.values)}
+    if isinstance(node, ast.List):
+        return [_literal(item, names) for item in node.elts]
+    return ast.literal_eval(node)
+
+
 def _declarations(script: Path) -> dict:
-    """The script's module-level RESULT_FILES and RESULT_KEYS literals."""
-    found = {}
+    """The script's module-level RESULT_FILES and RESULT_KEYS literals (RESULT_KEYS may name
+    other module-level literals, such as one shape used in several places)."""
+    names: dict = {}
     for node in _tree(script).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                isinstance(node.targets[0], ast.Name) and node.targets[0].id in DECLARED:
-            found[node.targets[0].id] = ast.literal_eval(node.value)
-    return found
+                isinstance(node.targets[0], ast.Name):
+            try:
+                names[node.targets[0].id] = _literal(node.value, names)
+            except (ValueError, TypeError):
+                if node.targets[0].id in DECLARED:
+                    raise
+    return {name: names[name] for name in DECLARED if name in names}
 
 
 SCRIPTS = {path.name: _declarations(path) for path in sorted(BENCHMARKS.glob("*.py"))}
@@ -124,6 +144,20 @@ def test_the_check_catches_a_hand_edit(path):
         edited = copy.deepcopy(report)
         edited.pop(key, None)
         assert problems(edited, keys), key
+
+
+def test_keys_may_name_a_literal_assigned_above_and_nothing_else(tmp_path):
+    script = tmp_path / "figures.py"
+    script.write_text("ROOT = object()\nROW = {'x': 'number'}\n"
+                      "RESULT_KEYS = {'first': ROW, 'rest': [ROW]}\n")
+    assert _declarations(script) == {"RESULT_KEYS": {"first": {"x": "number"},
+                                                     "rest": [{"x": "number"}]}}
+    script.write_text("RESULT_KEYS = {'first': ROW}\nROW = {'x': 'number'}\n")
+    with pytest.raises(ValueError, match="ROW is not a literal assigned above"):
+        _declarations(script)
+    script.write_text("ROOT = object()\nRESULT_KEYS = {'root': ROOT}\n")
+    with pytest.raises(ValueError, match="ROOT is not a literal assigned above"):
+        _declarations(script)
 
 
 # --- result_files itself ------------------------------------------------------------------------
