@@ -108,16 +108,19 @@ class Batcher:
 Detect = Callable[[List[Any], List[inference.DetectionOptions]], Sequence[Any]]
 
 
-def work(batcher: Batcher, detect: Detect) -> None:
+def work(batcher: Batcher, detect: Detect, idle: Optional[Callable[[], None]] = None) -> None:
     """A worker's loop: take batches and run each as one call of ``detect(pixels, options)``
     (one result per job), until the batcher is closed and drained. A failing batch answers its
-    jobs with the error; the worker goes on."""
+    jobs with the error; the worker goes on. ``idle`` is called after a batch whose jobs are
+    answered when no request is queued."""
     while True:
         jobs = [j for j in batcher.take() if not j.cancelled]
         if batcher.closed and not jobs and not batcher.queued:
             return
         if jobs:
             _run(jobs, detect)
+            if idle is not None and not batcher.queued:
+                idle()
 
 
 def _run(jobs: Sequence[Job], detect: Detect) -> None:

@@ -14,6 +14,15 @@ This is what the ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` envir
 do, set at run time with ``mallopt`` because a container starts the job with its own
 environment. Other allocators (jemalloc or tcmalloc through ``LD_PRELOAD``) and a user's own
 malloc settings are left alone; so are systems without glibc.
+
+A model server adds two settings (``algorithm/serve.py``). Its forward passes run on batches of
+varying size, whose blocks leave holes of free memory in the heap that the process keeps: with
+8 clients its resident memory rose 12.8% from request 100 to 2,000 before it levelled off.
+``limit_arenas`` caps glibc's per-thread heaps (by default 8 per core, one for each connection's
+thread), and ``release_freed_memory`` hands the free pages inside the heap back to the kernel,
+which the server does when its queue is empty, at most every 30 s. In a trial on 2 cores (three
+servers, 400 requests each from 8 clients) two arenas and that release held the server at
+864 MB, flat, against 1,521 to 1,563 MB, with 5% more throughput (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -21,34 +30,59 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 LARGEST_THRESHOLD = 2**31 - 1  # mallopt takes an int; no tensor of a job's step comes near it
 NEVER_TRIM = -1  # documented: -1 turns trimming off
 
 # What says that the user chose the allocator or its settings.
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
                  "GLIBC_TUNABLES")
+ARENA_SETTINGS = ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
+
+
+def _glibc(environ: Mapping[str, str], settings: Sequence[str]) -> Optional[ctypes.CDLL]:
+    """glibc's malloc, unless another allocator is preloaded or the user set one of
+    ``settings``; None then, and on systems without glibc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if any(name in environ for name in settings) or "malloc" in environ.get("LD_PRELOAD", ""):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        # gnu_get_libc_version exists only in glibc (musl has a mallopt that does nothing).
+        libc.gnu_get_libc_version  # noqa: B018
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def reuse_freed_memory(environ: Optional[Mapping[str, str]] = None) -> bool:
     """Make glibc's malloc keep and reuse freed memory; True when it was set."""
-    environ = os.environ if environ is None else environ
-    if not sys.platform.startswith("linux"):
-        return False
-    if any(name in environ for name in USER_SETTINGS) or "malloc" in environ.get("LD_PRELOAD", ""):
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-        # gnu_get_libc_version exists only in glibc (musl has a mallopt that does nothing).
-        libc.gnu_get_libc_version  # noqa: B018
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, LARGEST_THRESHOLD)
-                and mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
+    libc = _glibc(os.environ if environ is None else environ, USER_SETTINGS)
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_THRESHOLD)
+                                     and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
+
+
+def limit_arenas(arenas: int, environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` heaps for all threads (call it before the
+    threads start); True when it was set. ``MALLOC_ARENA_MAX`` or ``GLIBC_TUNABLES`` in the
+    environment win."""
+    libc = _glibc(os.environ if environ is None else environ, ARENA_SETTINGS)
+    return libc is not None and arenas > 0 and bool(libc.mallopt(M_ARENA_MAX, arenas))
+
+
+def release_freed_memory() -> bool:
+    """Hand the free pages of malloc's heaps back to the kernel (glibc's ``malloc_trim``);
+    True when some were. Takes milliseconds; the next allocations of those pages fault them in
+    again, so a server calls it when idle, not after every request."""
+    libc = _glibc({}, ())
+    return libc is not None and bool(libc.malloc_trim(0))

@@ -2,6 +2,7 @@
 
     python -m algorithm.serve --model-dir DIR [--host 127.0.0.1] [--port 8080] [--batch-size 8]
         [--batch-delay-ms 10] [--workers 1] [--queue-size 32] [--timeout 60]
+        [--malloc-arenas 2] [--release-interval 30]
     python -m algorithm.serve serve     # as SageMaker starts an own image: 0.0.0.0:8080,
                                         # the model in /opt/ml/model
 
@@ -20,6 +21,11 @@ answered 503 with ``Retry-After``. A request not answered within ``timeout`` sec
 answered 504. ``/ping`` never waits on inference: 503 while the model loads, then 200.
 SIGTERM (or SIGINT) closes the listening socket, lets held requests finish (up to ``timeout``),
 then exits 0.
+
+Memory: batches of varying size leave free holes in malloc's heaps, which the process would
+keep. With glibc the server uses at most ``malloc_arenas`` heaps, and after a batch, when no
+request is queued and ``release_interval`` seconds have passed since the last time, hands the
+free pages back to the kernel (``algorithm/memory.py``).
 
 One log line per request on stdout (time, method, path, status, latency), and one per error on
 stderr with its reason; see docs/serving.md.
@@ -43,7 +49,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-from algorithm import inference
+from algorithm import inference, memory
 from algorithm.batching import Batcher, Job, work
 from algorithm.container import Paths
 
@@ -64,6 +70,8 @@ class Settings:
     workers: int = 1
     queue_size: int = 32
     timeout: float = 60.0
+    malloc_arenas: int = 2
+    release_interval: float = 30.0
 
 
 # field: (smallest value, help). Flag --field-name, variable DETECTCTL_SERVE_FIELD_NAME.
@@ -76,6 +84,10 @@ OPTIONS = {
     "workers": (1, "inference threads, each running one batch at a time"),
     "queue_size": (1, "most requests held at once; one more is answered 503"),
     "timeout": (0.001, "seconds before a request is answered 504"),
+    "malloc_arenas": (0, "most glibc malloc heaps for all threads (0: glibc's default, 8 per "
+                         "core); MALLOC_ARENA_MAX wins"),
+    "release_interval": (0, "seconds between handing freed memory back to the kernel, done "
+                            "when no request is queued (0: never)"),
 }
 
 
@@ -117,6 +129,11 @@ class ModelServer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Before any thread of the server's starts: each would get a heap of its own.
+        if memory.limit_arenas(settings.malloc_arenas):
+            self.arenas = f"{settings.malloc_arenas} malloc arena(s)"
+        else:
+            self.arenas = "malloc arenas as the environment or the allocator sets"
         self.predictor: Optional[inference.Predictor] = None
         self.stopping = False
         self.batcher = Batcher(settings.batch_size, settings.batch_delay_ms / 1000,
@@ -125,6 +142,8 @@ class ModelServer:
         self.httpd.daemon_threads = True
         self.httpd.model_server = self  # type: ignore[attr-defined]
         self._threads: List[threading.Thread] = []
+        self._released = time.monotonic()
+        self._release_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -143,7 +162,9 @@ class ModelServer:
         s = self.settings
         log(f"listening on {self.url}: batch size {s.batch_size}, batch delay "
             f"{s.batch_delay_ms:g} ms, {s.workers} worker(s), queue {s.queue_size}, "
-            f"timeout {s.timeout:g} s")
+            f"timeout {s.timeout:g} s, {self.arenas}, freed memory released "
+            + (f"every {s.release_interval:g} s when idle" if s.release_interval > 0
+               else "never"))
 
     def load(self) -> None:
         """Load the model with ``model_fn``, run one warm-up pass, then answer ``/ping`` 200."""
@@ -174,12 +195,25 @@ class ModelServer:
         if self.settings.workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             # Each worker's forward pass gets its share of the cores.
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.settings.workers))
-        work(self.batcher, self._detect)
+        work(self.batcher, self._detect, idle=self._release_memory)
 
     def _detect(self, pixels: List[Any], options: List[inference.DetectionOptions]
                 ) -> List[Any]:
         assert self.predictor is not None  # jobs are queued only once the model is loaded
         return self.predictor.detect_batch(pixels, options)
+
+    def _release_memory(self) -> None:
+        """After a batch, when no request is queued: hand the heaps' free pages back to the
+        kernel, at most once every ``release_interval`` seconds."""
+        interval = self.settings.release_interval
+        if interval <= 0 or not self._release_lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() - self._released >= interval:
+                memory.release_freed_memory()
+                self._released = time.monotonic()
+        finally:
+            self._release_lock.release()
 
 
 class _Handler(BaseHTTPRequestHandler):

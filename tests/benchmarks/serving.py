@@ -13,7 +13,8 @@ base_network vgg-16, image_shape 300, num_classes 90) and tarred as ``model.tar.
 models post-process the same boxes (score threshold 0.01, NMS 0.45, 200 detections). The
 request: one 500x375 JPEG (a synthetic picture of 57 kB, as a VOC photo). Every process gets the
 same torch thread count (``--threads``, default: the CPU count; ``OMP_NUM_THREADS`` for the
-servers) and one inference worker.
+servers) and one inference worker, and glibc's malloc with 2 arenas (our server's default;
+``MALLOC_ARENA_MAX=2`` for TorchServe's).
 
 1. ``single``: one request at a time through our server end to end (HTTP, decode, resize,
    model, NMS, JSON; the client's wall time) vs torchvision's bare model call (eval mode,
@@ -83,6 +84,13 @@ CLIENT_TIMEOUT = 600
 BENCHMARKS = ("single", "load", "toolkit")
 
 RESULT_FILES = ["serving.json", "serving_quick.json"]
+MALLOC_ARENAS = 2
+ALLOCATOR = {
+    "ours": f"glibc malloc, {MALLOC_ARENAS} arenas and freed memory released every 30 s when "
+            "idle (algorithm/serve.py's defaults)",
+    "torchserve": f"glibc malloc, {MALLOC_ARENAS} arenas (MALLOC_ARENA_MAX)",
+}
+
 # One server's figures under load (a lane), as RESULT_KEYS names them below.
 LANE_KEYS = {"requests": "int",
              "errors": "int",
@@ -100,6 +108,7 @@ RESULT_KEYS = {
     "device": "str",
     "threads": "int",
     "workers": "int",
+    "allocator": {"*": "str"},
     "model": {"torchvision": "str", "ours": {"*": "str"}},
     "image": {"width": "int", "height": "int", "jpeg_bytes": "int"},
     "wall_s": "number",
@@ -305,6 +314,9 @@ def start_toolkit(name: str, archive: Path, work: Path, threads: int, device: st
     temporary.mkdir(parents=True)
     port = _free_port()
     env = _child_env(threads, device)
+    # The heap limit our server sets itself (algorithm/serve.py, --malloc-arenas 2), given to
+    # TorchServe's worker as glibc reads it.
+    env["MALLOC_ARENA_MAX"] = str(MALLOC_ARENAS)
     # TorchServe keeps its pid file (TMPDIR) and its worker's socket (TEMP, Java's tmpdir) in
     # the temporary directory, and listens for metrics on 8082 and gRPC on 7070-7071: a
     # directory and ports of its own (TS_* variables, which the toolkit's configuration
@@ -647,6 +659,7 @@ def main(argv=None) -> int:
     report = {
         "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
         "device": args.device, "threads": args.threads, "workers": 1,
+        "allocator": ALLOCATOR,
         "model": {"torchvision": "ssd300_vgg16(weights=None, weights_backbone=None, "
                                  "num_classes=91), seed 0", "ours": dict(HYPERPARAMETERS)},
         "image": {"width": WIDTH, "height": HEIGHT, "jpeg_bytes": len(body)},

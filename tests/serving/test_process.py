@@ -55,6 +55,9 @@ def test_flags_win_over_variables_which_win_over_defaults(tmp_path):
     assert settings_from(["--model-dir", "m", "--port", "0", "--batch-delay-ms", "0",
                           "--queue-size", "3", "--host", "0.0.0.0"], {}) == Settings(
         model_dir="m", host="0.0.0.0", port=0, batch_delay_ms=0, queue_size=3)
+    assert settings_from(["--model-dir", "m", "--malloc-arenas", "0"],
+                         {"DETECTCTL_SERVE_RELEASE_INTERVAL": "0"}) == Settings(
+        model_dir="m", malloc_arenas=0, release_interval=0)
 
 
 def test_serve_takes_sagemakers_defaults():
@@ -118,7 +121,8 @@ def test_serve_argument_runs_the_container_contract_and_sigterm_finishes_in_flig
     assert process.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].endswith(f"listening on http://0.0.0.0:{port}: batch size 8, batch delay "
-                             "10 ms, 1 worker(s), queue 32, timeout 60 s")
+                             "10 ms, 1 worker(s), queue 32, timeout 60 s, 2 malloc arena(s), "
+                             "freed memory released every 30 s when idle")
     ready = [line for line in lines if " ready: " in line]
     assert len(ready) == 1 and ready[0].split(" ", 1)[1].startswith(
         f"ready: {tmp_path / 'model'} (mobilenet-v3-large, image_shape 128, 3 classes, cpu)")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from algorithm import inference
-from algorithm.batching import Batcher, Job
+from algorithm import inference, memory
+from algorithm.batching import Batcher, Job, work
 from algorithm.serve import ModelServer, Settings
 from tests.serving.support import (
     check_rows,
@@ -243,6 +243,32 @@ def test_a_batch_waits_only_for_requests_being_received():
     started = time.monotonic()
     assert [job.pixels for job in batcher.take()] == ["c"]
     assert time.monotonic() - started < 1.0
+
+
+def test_the_worker_calls_idle_after_a_batch_only_when_nothing_is_queued():
+    batcher = Batcher(batch_size=1, delay=0.0, capacity=8)
+    seen: list = []
+    for name in "ab":
+        assert batcher.admit()
+        batcher.put(Job(name, None))
+    worker = _background(work, batcher, lambda pixels, options: pixels,
+                         idle=lambda: seen.append(batcher.queued))
+    _wait_for(lambda: seen)
+    batcher.close()
+    worker["thread"].join(5)
+    assert seen == [0]  # after "b" only: "b" was still queued when "a" was answered
+
+
+@pytest.mark.parametrize("interval, releases", [(0.001, 2), (3600, 0), (0, 0)])
+def test_freed_memory_is_released_when_idle_at_most_every_interval(start_server, monkeypatch,
+                                                                   interval, releases):
+    released: list = []
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: released.append(1) or True)
+    server = start_server(release_interval=interval)
+    for _ in range(2):
+        time.sleep(0.01)
+        assert invoke(server.url, JPEG)[0] == 200
+    assert len(released) == releases
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_ping_stays_fast(start_server):

@@ -63,3 +63,42 @@ def test_the_users_allocator_settings_are_left_alone(environ):
 def test_not_on_other_systems(monkeypatch):
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.reuse_freed_memory(environ={}) is False
+
+
+# A server's pattern: many blocks freed, one still held above them, so the heap's top cannot be
+# trimmed. Prints the resident memory (kB) before and after release_freed_memory.
+RELEASE = textwrap.dedent("""
+    from algorithm import memory
+    def rss_kb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    assert memory.reuse_freed_memory()
+    blocks = [bytearray(64 * 1024) for _ in range(3200)]  # 200 MiB, each written (zeroed)
+    pinned = bytearray(64 * 1024)
+    del blocks
+    before = rss_kb()
+    released = memory.release_freed_memory()
+    print(before, rss_kb(), released)
+""")
+
+
+@linux_only
+def test_freed_memory_inside_the_heap_is_handed_back_to_the_kernel():
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True,
+                          env=env, check=True)
+    before, after, released = done.stdout.split()
+    assert released == "True"
+    assert int(before) - int(after) > 150 * 1024, done.stdout
+
+
+def test_the_users_arena_setting_is_left_alone():
+    assert memory.limit_arenas(2, environ={"MALLOC_ARENA_MAX": "8"}) is False
+    assert memory.limit_arenas(2, environ={"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}) is False
+    assert memory.limit_arenas(0, environ={}) is False  # 0: glibc's default
+
+
+@linux_only
+def test_arenas_can_be_limited_here():
+    assert memory.limit_arenas(2, environ={}) is True
