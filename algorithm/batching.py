@@ -71,13 +71,19 @@ class Batcher:
     def queued(self) -> int:
         return len(self._queue)
 
-    def take(self) -> List[Job]:
-        """The next batch; waits for work. Empty once closed and drained."""
+    def take(self, timeout: Optional[float] = None) -> List[Job]:
+        """The next batch; waits for work (at most ``timeout`` seconds when given). Empty once
+        closed and drained, or when the timeout passes with nothing queued."""
+        end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._queue:
                 if self.closed:
                     return []
-                self._cond.wait()
+                if end is None:
+                    self._cond.wait()
+                elif not self._cond.wait(max(0.0, end - time.monotonic())) and \
+                        not self._queue:
+                    return []
             # Wait for requests still being received or decoded, not for ones not yet sent.
             deadline = time.monotonic() + self.delay
             while len(self._queue) < self.batch_size and self.preparing > 0:
@@ -108,19 +114,27 @@ class Batcher:
 Detect = Callable[[List[Any], List[inference.DetectionOptions]], Sequence[Any]]
 
 
-def work(batcher: Batcher, detect: Detect, idle: Optional[Callable[[], None]] = None) -> None:
+def work(batcher: Batcher, detect: Detect, idle: Optional[Callable[[], None]] = None,
+         idle_after: float = 0.0) -> None:
     """A worker's loop: take batches and run each as one call of ``detect(pixels, options)``
     (one result per job), until the batcher is closed and drained. A failing batch answers its
-    jobs with the error; the worker goes on. ``idle`` is called after a batch whose jobs are
-    answered when no request is queued."""
+    jobs with the error; the worker goes on. ``idle`` (when given, with ``idle_after`` > 0) is
+    called once the worker has had nothing to do for ``idle_after`` seconds since its last
+    batch, then not again until after its next batch."""
+    waiting = idle is not None and idle_after > 0  # for idleness, since the last batch
     while True:
-        jobs = [j for j in batcher.take() if not j.cancelled]
+        taken = batcher.take(idle_after if waiting else None)
+        if not taken and not batcher.closed:
+            assert idle is not None  # take() times out only while waiting
+            idle()
+            waiting = False
+            continue
+        jobs = [j for j in taken if not j.cancelled]
         if batcher.closed and not jobs and not batcher.queued:
             return
         if jobs:
             _run(jobs, detect)
-            if idle is not None and not batcher.queued:
-                idle()
+            waiting = idle is not None and idle_after > 0
 
 
 def _run(jobs: Sequence[Job], detect: Detect) -> None:

@@ -15,14 +15,13 @@ do, set at run time with ``mallopt`` because a container starts the job with its
 environment. Other allocators (jemalloc or tcmalloc through ``LD_PRELOAD``) and a user's own
 malloc settings are left alone; so are systems without glibc.
 
-A model server adds two settings (``algorithm/serve.py``). Its forward passes run on batches of
-varying size, whose blocks leave holes of free memory in the heap that the process keeps: with
-8 clients its resident memory rose 12.8% from request 100 to 2,000 before it levelled off.
-``limit_arenas`` caps glibc's per-thread heaps (by default 8 per core, one for each connection's
-thread), and ``release_freed_memory`` hands the free pages inside the heap back to the kernel,
-which the server does when its queue is empty, at most every 30 s. In a trial on 2 cores (three
-servers, 400 requests each from 8 clients) two arenas and that release held the server at
-864 MB, flat, against 1,521 to 1,563 MB, with 5% more throughput (docs/serving.md).
+A model server adds two settings (``algorithm/serve.py``). ``limit_arenas`` caps glibc's heaps
+(by default up to 8 per core, as threads contend): in trials on 2 cores (servers side by side,
+400 requests each from 8 clients) two arenas gave 5-6% more throughput. And a full batch's
+forward pass needs far more memory than the model, which the process keeps once freed:
+``release_freed_memory`` hands the heaps' free pages back to the kernel, which the server does
+once it has had no request for a while. Doing it after every batch costs about 4% throughput
+(the next batch faults its pages in again), so the server does not.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m algorithm.serve --model-dir DIR [--host 127.0.0.1] [--port 8080] [--batch-size 8]
         [--batch-delay-ms 10] [--workers 1] [--queue-size 32] [--timeout 60]
-        [--malloc-arenas 2] [--release-interval 30]
+        [--malloc-arenas 2] [--release-after 10]
     python -m algorithm.serve serve     # as SageMaker starts an own image: 0.0.0.0:8080,
                                         # the model in /opt/ml/model
 
@@ -22,10 +22,10 @@ answered 504. ``/ping`` never waits on inference: 503 while the model loads, the
 SIGTERM (or SIGINT) closes the listening socket, lets held requests finish (up to ``timeout``),
 then exits 0.
 
-Memory: batches of varying size leave free holes in malloc's heaps, which the process would
-keep. With glibc the server uses at most ``malloc_arenas`` heaps, and after a batch, when no
-request is queued and ``release_interval`` seconds have passed since the last time, hands the
-free pages back to the kernel (``algorithm/memory.py``).
+Memory: a forward pass of a full batch needs far more memory than the model, and glibc's malloc
+keeps what the process freed. With glibc the server uses at most ``malloc_arenas`` heaps, and
+once it has had no request for ``release_after`` seconds it hands the free pages back to the
+kernel, so that an idle endpoint holds little more than its model (``algorithm/memory.py``).
 
 One log line per request on stdout (time, method, path, status, latency), and one per error on
 stderr with its reason; see docs/serving.md.
@@ -71,7 +71,7 @@ class Settings:
     queue_size: int = 32
     timeout: float = 60.0
     malloc_arenas: int = 2
-    release_interval: float = 30.0
+    release_after: float = 10.0
 
 
 # field: (smallest value, help). Flag --field-name, variable DETECTCTL_SERVE_FIELD_NAME.
@@ -86,8 +86,8 @@ OPTIONS = {
     "timeout": (0.001, "seconds before a request is answered 504"),
     "malloc_arenas": (0, "most glibc malloc heaps for all threads (0: glibc's default, 8 per "
                          "core); MALLOC_ARENA_MAX wins"),
-    "release_interval": (0, "seconds between handing freed memory back to the kernel, done "
-                            "when no request is queued (0: never)"),
+    "release_after": (0, "seconds without requests after which freed memory is handed back "
+                         "to the kernel (0: never)"),
 }
 
 
@@ -142,8 +142,6 @@ class ModelServer:
         self.httpd.daemon_threads = True
         self.httpd.model_server = self  # type: ignore[attr-defined]
         self._threads: List[threading.Thread] = []
-        self._released = time.monotonic()
-        self._release_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -163,7 +161,7 @@ class ModelServer:
         log(f"listening on {self.url}: batch size {s.batch_size}, batch delay "
             f"{s.batch_delay_ms:g} ms, {s.workers} worker(s), queue {s.queue_size}, "
             f"timeout {s.timeout:g} s, {self.arenas}, freed memory released "
-            + (f"every {s.release_interval:g} s when idle" if s.release_interval > 0
+            + (f"after {s.release_after:g} s without requests" if s.release_after > 0
                else "never"))
 
     def load(self) -> None:
@@ -195,25 +193,13 @@ class ModelServer:
         if self.settings.workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             # Each worker's forward pass gets its share of the cores.
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.settings.workers))
-        work(self.batcher, self._detect, idle=self._release_memory)
+        work(self.batcher, self._detect, idle=memory.release_freed_memory,
+             idle_after=self.settings.release_after)
 
     def _detect(self, pixels: List[Any], options: List[inference.DetectionOptions]
                 ) -> List[Any]:
         assert self.predictor is not None  # jobs are queued only once the model is loaded
         return self.predictor.detect_batch(pixels, options)
-
-    def _release_memory(self) -> None:
-        """After a batch, when no request is queued: hand the heaps' free pages back to the
-        kernel, at most once every ``release_interval`` seconds."""
-        interval = self.settings.release_interval
-        if interval <= 0 or not self._release_lock.acquire(blocking=False):
-            return
-        try:
-            if time.monotonic() - self._released >= interval:
-                memory.release_freed_memory()
-                self._released = time.monotonic()
-        finally:
-            self._release_lock.release()
 
 
 class _Handler(BaseHTTPRequestHandler):

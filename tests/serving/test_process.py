@@ -56,8 +56,8 @@ def test_flags_win_over_variables_which_win_over_defaults(tmp_path):
                           "--queue-size", "3", "--host", "0.0.0.0"], {}) == Settings(
         model_dir="m", host="0.0.0.0", port=0, batch_delay_ms=0, queue_size=3)
     assert settings_from(["--model-dir", "m", "--malloc-arenas", "0"],
-                         {"DETECTCTL_SERVE_RELEASE_INTERVAL": "0"}) == Settings(
-        model_dir="m", malloc_arenas=0, release_interval=0)
+                         {"DETECTCTL_SERVE_RELEASE_AFTER": "0"}) == Settings(
+        model_dir="m", malloc_arenas=0, release_after=0)
 
 
 def test_serve_takes_sagemakers_defaults():
@@ -122,7 +122,7 @@ def test_serve_argument_runs_the_container_contract_and_sigterm_finishes_in_flig
     lines = out.splitlines()
     assert lines[0].endswith(f"listening on http://0.0.0.0:{port}: batch size 8, batch delay "
                              "10 ms, 1 worker(s), queue 32, timeout 60 s, 2 malloc arena(s), "
-                             "freed memory released every 30 s when idle")
+                             "freed memory released after 10 s without requests")
     ready = [line for line in lines if " ready: " in line]
     assert len(ready) == 1 and ready[0].split(" ", 1)[1].startswith(
         f"ready: {tmp_path / 'model'} (mobilenet-v3-large, image_shape 128, 3 classes, cpu)")

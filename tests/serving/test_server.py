@@ -245,30 +245,40 @@ def test_a_batch_waits_only_for_requests_being_received():
     assert time.monotonic() - started < 1.0
 
 
-def test_the_worker_calls_idle_after_a_batch_only_when_nothing_is_queued():
+def test_the_worker_calls_idle_once_after_each_quiet_spell():
     batcher = Batcher(batch_size=1, delay=0.0, capacity=8)
-    seen: list = []
+    idle = threading.Semaphore(0)
+    worker = _background(work, batcher, lambda pixels, options: pixels, idle=idle.release,
+                         idle_after=0.2)
+    assert idle.acquire(timeout=5)  # quiet since the start
+    assert not idle.acquire(timeout=0.6)  # once per quiet spell, not every 0.2 s
     for name in "ab":
         assert batcher.admit()
         batcher.put(Job(name, None))
-    worker = _background(work, batcher, lambda pixels, options: pixels,
-                         idle=lambda: seen.append(batcher.queued))
-    _wait_for(lambda: seen)
+        _wait_for(lambda: batcher.queued == 0)
+    started = time.monotonic()
+    assert idle.acquire(timeout=5)  # quiet again after the batches
+    assert time.monotonic() - started >= 0.1
+    assert not idle.acquire(timeout=0.6)
     batcher.close()
     worker["thread"].join(5)
-    assert seen == [0]  # after "b" only: "b" was still queued when "a" was answered
+    assert not worker["thread"].is_alive()
 
 
-@pytest.mark.parametrize("interval, releases", [(0.001, 2), (3600, 0), (0, 0)])
-def test_freed_memory_is_released_when_idle_at_most_every_interval(start_server, monkeypatch,
-                                                                   interval, releases):
-    released: list = []
-    monkeypatch.setattr(memory, "release_freed_memory", lambda: released.append(1) or True)
-    server = start_server(release_interval=interval)
-    for _ in range(2):
-        time.sleep(0.01)
-        assert invoke(server.url, JPEG)[0] == 200
-    assert len(released) == releases
+@pytest.mark.parametrize("release_after, releases", [(0.3, 1), (0, 0)])
+def test_freed_memory_is_released_after_a_spell_without_requests(start_server, monkeypatch,
+                                                                   release_after, releases):
+    released = threading.Semaphore(0)
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: released.release() or True)
+    server = start_server(release_after=release_after)
+    time.sleep(0.5)
+    while released.acquire(blocking=False):
+        pass  # the spell before the first request
+    assert invoke(server.url, JPEG)[0] == 200
+    got = 0
+    while released.acquire(timeout=1.5):
+        got += 1
+    assert got == releases
 
 
 def test_a_full_queue_answers_503_with_retry_after_and_ping_stays_fast(start_server):
