@@ -121,7 +121,8 @@ def work(batcher: Batcher, detect: Detect, idle: Optional[Callable[[], None]] = 
     jobs with the error; the worker goes on. ``idle`` (when given, with ``idle_after`` > 0) is
     called once the worker has had nothing to do for ``idle_after`` seconds since its last
     batch, then not again until after its next batch."""
-    waiting = idle is not None and idle_after > 0  # for idleness, since the last batch
+    releases = idle is not None and idle_after > 0
+    waiting = releases  # for a quiet spell, since the start or the last batch
     while True:
         taken = batcher.take(idle_after if waiting else None)
         if not taken and not batcher.closed:
@@ -134,7 +135,7 @@ def work(batcher: Batcher, detect: Detect, idle: Optional[Callable[[], None]] = 
             return
         if jobs:
             _run(jobs, detect)
-            waiting = idle is not None and idle_after > 0
+            waiting = releases
 
 
 def _run(jobs: Sequence[Job], detect: Detect) -> None:
