@@ -71,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from algorithm import artifact  # noqa: E402
+from algorithm.serve import Settings  # noqa: E402
 from algorithm.ssd import from_torchvision  # noqa: E402
 from tests.benchmarks import result_files  # noqa: E402
 
@@ -84,10 +85,11 @@ CLIENT_TIMEOUT = 600
 BENCHMARKS = ("single", "load", "toolkit")
 
 RESULT_FILES = ["serving.json", "serving_quick.json"]
-MALLOC_ARENAS = 2
+# Our server's defaults; TorchServe's worker gets the same arena limit.
+MALLOC_ARENAS = Settings.malloc_arenas
 ALLOCATOR = {
-    "ours": f"glibc malloc, {MALLOC_ARENAS} arenas, freed memory released after 10 s without "
-            "requests (algorithm/serve.py's defaults)",
+    "ours": f"glibc malloc, {MALLOC_ARENAS} arenas, freed memory released after "
+            f"{Settings.release_after:g} s without requests (algorithm/serve.py's defaults)",
     "torchserve": f"glibc malloc, {MALLOC_ARENAS} arenas (MALLOC_ARENA_MAX)",
 }
 
