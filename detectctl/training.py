@@ -181,16 +181,31 @@ def merge_job_files(*files: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def preset_arguments(given: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[str, Any]:
+def preset_arguments(given: Mapping[str, Any], preset: Mapping[str, Any]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`training_request` arguments from a job file's options overridden by the options
-    given (both under train's option names, ``None`` meaning not given)."""
+    given (both under train's option names, ``None`` meaning not given), and the job file's
+    options left out (name -> value).
+
+    A job file describes a SageMaker job; run on the local backend instead (``--instance
+    local``), its SageMaker-only settings (``max-run``, ``spot``, ...) are left out and returned,
+    where the same options given on the command line are refused."""
+    from detectctl.backend import LOCAL_INSTANCE
+    from detectctl.local.training import SAGEMAKER_ONLY
+
     values = {key.replace("-", "_"): value for key, value in preset.items()
               if key not in JOB_FILE_KEYS}
     unknown = sorted(set(values) - set(OPTION_FIELDS))
     if unknown:
         raise UsageError(f"--config: unknown key {unknown[0]!r}",
                          hint="keys: " + ", ".join([*JOB_FILE_KEYS, *sorted(OPTION_FIELDS)]))
-    values.update({key: value for key, value in given.items() if value is not None})
+    given = {key: value for key, value in given.items() if value is not None}
+    left_out = {}
+    if given.get("instance", values.get("instance")) == LOCAL_INSTANCE:
+        for key in [key for key in values if OPTION_FIELDS[key] in SAGEMAKER_ONLY]:
+            if key not in given:
+                left_out[key] = values.pop(key)
+    values.update(given)
     for key in ("max_run", "max_wait"):
         if isinstance(values.get(key), str):
             values[key] = parse_seconds(values[key], "--" + key.replace("_", "-"))
@@ -203,4 +218,4 @@ def preset_arguments(given: Mapping[str, Any], preset: Mapping[str, Any]) -> dic
         if values.get(required) is None:
             raise UsageError(f"missing --{required}",
                              hint="pass it, or set it in the --config file")
-    return {OPTION_FIELDS[key]: value for key, value in values.items()}
+    return {OPTION_FIELDS[key]: value for key, value in values.items()}, left_out

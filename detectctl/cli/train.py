@@ -119,10 +119,12 @@ def train(
     this command ends; Ctrl-C while following only detaches.
     """
     from detectctl import presets, training
+    from detectctl.durations import describe_seconds
     from detectctl.keyvalues import parse_key_values, split_list
 
+    config_file = training.load_job_file(config) if config else {}
     job_file = training.merge_job_files(presets.get(preset).job_file() if preset else {},
-                                        training.load_job_file(config) if config else {})
+                                        config_file)
     values = {**job_file["hyperparameters"], **parse_key_values(hp or [], "--hp")}
     source = str(config) if config and not hp else None
     given = {
@@ -135,8 +137,17 @@ def train(
         "encrypt_inter_container": encrypt_inter_container, "volume_size": volume_size,
         "tags": tags, "image": image, "classes": classes,
     }
-    arguments = training.preset_arguments(given, job_file)
+    arguments, left_out = training.preset_arguments(given, job_file)
     local = arguments["instance_type"] == LOCAL
+    for key, value in left_out.items():
+        source = (f"--config {config}" if key in training.merge_job_files(config_file)
+                  else f"preset {preset}")
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, int) and key in ("max_run", "max_wait"):
+            value = describe_seconds(value)
+        sys.stderr.write(f"note: left out {source}'s {key.replace('_', '-')} ({value}): a "
+                         "SageMaker-only setting, and this job runs on the local backend\n")
     session = open_session(profile, region, role, bucket, backend=LOCAL if local else None)
     if local:
         from detectctl.backend import refuse

@@ -142,6 +142,45 @@ def test_a_dry_run_of_the_cpu_quick_start_plans_a_local_job(capsys, tmp_path):
         "mini_batch_size": "16", "lr_scheduler_step": "19", "num_workers": "1", "seed": "0"}
 
 
+def test_a_sagemaker_preset_runs_locally_without_its_sagemaker_only_settings(capsys, tmp_path):
+    """--instance local over a published preset: its hyperparameters are kept, its max-run
+    (which bounds a SageMaker bill) is left out with a note instead of refusing the run."""
+    data = tmp_path / "train.rec"
+    data.write_bytes(b"")
+    code, out, err = run(capsys, "train", "--preset", "voc07-vgg16-512-p3.2xlarge", "--instance",
+                         "local", "--train", str(data), "--dry-run")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["Hosts"] == ["algo-1"]
+    assert {k: plan["HyperParameters"][k] for k in published("voc07-vgg16-512-p3.2xlarge")} == \
+        published("voc07-vgg16-512-p3.2xlarge")
+    assert "note: left out preset voc07-vgg16-512-p3.2xlarge's max-run (110h 0m): a " \
+        "SageMaker-only setting, and this job runs on the local backend" in err
+
+
+def test_a_job_files_sagemaker_only_settings_are_left_out_locally_by_name(capsys, tmp_path):
+    data = tmp_path / "train.rec"
+    data.write_bytes(b"")
+    config = tmp_path / "job.yaml"
+    config.write_text("instance: ml.p3.2xlarge\nspot: true\nmax-run: 2h\n"
+                      "hyperparameters:\n  num_classes: 3\n")
+    code, _, err = run(capsys, "train", "--config", str(config), "--instance", "local",
+                         "--train", str(data), "--dry-run")
+    assert code == 0, err
+    assert f"left out --config {config}'s spot (true)" in err
+    assert f"left out --config {config}'s max-run (2h)" in err
+
+
+def test_a_sagemaker_only_option_given_with_the_local_instance_is_still_refused(capsys, tmp_path):
+    data = tmp_path / "train.rec"
+    data.write_bytes(b"")
+    code, _, err = run(capsys, "train", "--preset", "voc07-vgg16-512-p3.2xlarge", "--instance",
+                         "local", "--max-run", "2h", "--train", str(data), "--dry-run")
+    assert code == 2
+    assert "--max-run does not apply to the local backend" in err
+    assert "left out" not in err
+
+
 def test_preset_then_config_then_flags_and_hp(capsys, tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text("count: 2\nmax-run: 10h\nhyperparameters:\n  epochs: 100\n"
