@@ -71,10 +71,15 @@ def save(model_dir: Path, model: SSD, hyperparameters: Dict[str, str],
     code = model_dir / CODE
     if code.exists():
         shutil.rmtree(code)
-    package = Path(__file__).resolve().parent
-    shutil.copytree(package, code / "algorithm",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml"))
+    copy_package(Path(__file__).resolve().parent, code / "algorithm")
     (code / "inference.py").write_text(_HANDLERS)
+
+
+def copy_package(package: Path, destination: Path) -> None:
+    """The package's sources as an artifact carries them: no caches, compiled files, hidden
+    files or folders (a checkout's tool caches) or lint settings."""
+    shutil.copytree(package, destination,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml", ".*"))
 
 
 def load(location: Path, device: Optional[torch.device] = None
