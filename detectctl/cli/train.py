@@ -140,13 +140,13 @@ def train(
     arguments, left_out = training.preset_arguments(given, job_file)
     local = arguments["instance_type"] == LOCAL
     for key, value in left_out.items():
-        source = (f"--config {config}" if key in training.merge_job_files(config_file)
+        origin = (f"--config {config}" if key in training.merge_job_files(config_file)
                   else f"preset {preset}")
         if isinstance(value, bool):
             value = str(value).lower()
         elif isinstance(value, int) and key in ("max_run", "max_wait"):
             value = describe_seconds(value)
-        sys.stderr.write(f"note: left out {source}'s {key.replace('_', '-')} ({value}): a "
+        sys.stderr.write(f"note: left out {origin}'s {key.replace('_', '-')} ({value}): a "
                          "SageMaker-only setting, and this job runs on the local backend\n")
     session = open_session(profile, region, role, bucket, backend=LOCAL if local else None)
     if local:

@@ -171,6 +171,18 @@ def test_a_job_files_sagemaker_only_settings_are_left_out_locally_by_name(capsys
     assert f"left out --config {config}'s max-run (2h)" in err
 
 
+def test_a_bad_hyperparameter_of_a_job_file_run_locally_still_names_the_file(capsys, tmp_path):
+    data = tmp_path / "train.rec"
+    data.write_bytes(b"")
+    config = tmp_path / "job.yaml"
+    config.write_text("max-run: 2h\nhyperparameters:\n  num_classes: 0\n")
+    code, _, err = run(capsys, "train", "--config", str(config), "--instance", "local",
+                       "--train", str(data), "--dry-run")
+    assert code == 2
+    assert err.splitlines()[-1] == (f"error: {config}: 1 invalid hyperparameter: num_classes=0: "
+                                    "must be an integer >= 1")
+
+
 def test_a_sagemaker_only_option_given_with_the_local_instance_is_still_refused(capsys, tmp_path):
     data = tmp_path / "train.rec"
     data.write_bytes(b"")
