@@ -40,6 +40,11 @@ OPTION_FIELDS = {
     "tags": "tags", "image": "image", "classes": "classes",
 }
 FIELD_OPTIONS = {value: "--" + key.replace("_", "-") for key, value in OPTION_FIELDS.items()}
+# The fields only SageMaker honours: the local backend refuses them by name when given, and
+# leaves them out when a job file or preset set them (preset_arguments).
+SAGEMAKER_ONLY = ("input_mode", "spot", "max_run_seconds", "max_wait_seconds", "checkpoint_s3",
+                  "subnets", "security_groups", "network_isolation", "encrypt_inter_container",
+                  "volume_size_gb", "tags", "image", "label_attribute")
 # A job file's keys besides train's options; a description (the presets have one) says what the
 # file is for and sets nothing.
 JOB_FILE_KEYS = ("hyperparameters", "description")
@@ -191,7 +196,6 @@ def preset_arguments(given: Mapping[str, Any], preset: Mapping[str, Any]
     local``), its SageMaker-only settings (``max-run``, ``spot``, ...) are left out and returned,
     where the same options given on the command line are refused."""
     from detectctl.backend import LOCAL_INSTANCE
-    from detectctl.local.training import SAGEMAKER_ONLY
 
     values = {key.replace("-", "_"): value for key, value in preset.items()
               if key not in JOB_FILE_KEYS}

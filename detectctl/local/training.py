@@ -30,12 +30,7 @@ from detectctl.local.layout import LocalChannel, lay_out
 from detectctl.local.processes import code_path, spawn_detached
 from detectctl.local.state import JobDirectory, end, iso, jobs_home, now, transition
 from detectctl.s3uri import is_s3_uri
-from detectctl.training import TrainingRequest
-
-# What only SageMaker does: refused by name on the local backend.
-SAGEMAKER_ONLY = ("input_mode", "spot", "max_run_seconds", "max_wait_seconds", "checkpoint_s3",
-                  "subnets", "security_groups", "network_isolation", "encrypt_inter_container",
-                  "volume_size_gb", "tags", "image", "label_attribute")
+from detectctl.training import SAGEMAKER_ONLY, TrainingRequest
 
 
 @dataclass(frozen=True)
