@@ -139,9 +139,9 @@ def train(
     }
     arguments, left_out = training.preset_arguments(given, job_file)
     local = arguments["instance_type"] == LOCAL
+    from_config = training.merge_job_files(config_file)  # its keys as preset_arguments names them
     for key, value in left_out.items():
-        origin = (f"--config {config}" if key in training.merge_job_files(config_file)
-                  else f"preset {preset}")
+        origin = f"--config {config}" if key in from_config else f"preset {preset}"
         if isinstance(value, bool):
             value = str(value).lower()
         elif isinstance(value, int) and key in ("max_run", "max_wait"):
