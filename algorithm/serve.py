@@ -50,7 +50,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from algorithm import inference, memory
-from algorithm.batching import Batcher, Job, work
+from algorithm.batching import Batcher, Job, nested_sizes, work
 from algorithm.container import Paths
 
 ENV_PREFIX = "DETECTCTL_SERVE_"
@@ -171,11 +171,16 @@ class ModelServer:
         size = predictor.hyperparameters.image_shape
         warm_up = torch.zeros(3, size, size)
         predictor.detect_batch([warm_up], [predictor.options])
+        if predictor.device.type == "cpu":
+            # Batch sizes whose activations fit in the host memory a larger one freed.
+            self.batcher.sizes = nested_sizes(self.settings.batch_size)
         self.predictor = predictor
         hp = predictor.hyperparameters
+        sizes = self.batcher.sizes
         log(f"ready: {self.settings.model_dir} ({hp.base_network}, image_shape {size}, "
             f"{hp.num_classes} classes, {predictor.device.type}) loaded in "
-            f"{time.monotonic() - started:.1f} s")
+            f"{time.monotonic() - started:.1f} s; batch sizes "
+            + (", ".join(map(str, sizes)) if sizes else f"1 to {self.settings.batch_size}"))
 
     def stop(self) -> bool:
         """Stop accepting, let held requests finish (up to the timeout), stop the workers.

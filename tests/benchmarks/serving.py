@@ -21,9 +21,10 @@ servers) and one inference worker, and glibc's malloc with 2 arenas (our server'
    forward and its post-processing) on the already decoded tensor, in this process; the two
    interleaved. Figure: p50 ratio ours / torchvision, goal <= 1.0.
 2. ``load``: 8 concurrent clients (one keep-alive connection each), ``--requests`` requests,
-   against our server with dynamic batching (its defaults: batch 8, 10 ms) and without (batch
-   size 1). Errors (any answer but 200), p50/p99 latency, requests/s, and the server's resident
-   memory (VmRSS of its processes, /proc/PID/status) after request 100 and after the last.
+   against our server with dynamic batching (its defaults: batch 8, 10 ms; on a CPU
+   batches of 1, 2, 4 or 8) and without (batch size 1). Errors (any answer but 200), p50/p99
+   latency, requests/s, and the server's resident memory (VmRSS of its processes,
+   /proc/PID/status) after request 100 and after the last.
    Goals: 0 errors, memory growth < 10%, batching / batch 1 >= 1.2x on a 2-core CPU.
 3. ``toolkit``: the same load against TorchServe + sagemaker-pytorch-inference serving the same
    model.tar.gz (extracted under SAGEMAKER_BASE_DIR, started with the toolkit's ``serve`` as
@@ -89,7 +90,8 @@ RESULT_FILES = ["serving.json", "serving_quick.json"]
 MALLOC_ARENAS = Settings.malloc_arenas
 ALLOCATOR = {
     "ours": f"glibc malloc, {MALLOC_ARENAS} arenas, freed memory released after "
-            f"{Settings.release_after:g} s without requests (algorithm/serve.py's defaults)",
+            f"{Settings.release_after:g} s without requests, batch sizes in powers of two on a "
+            f"CPU (algorithm/serve.py's defaults)",
     "torchserve": f"glibc malloc, {MALLOC_ARENAS} arenas (MALLOC_ARENA_MAX)",
 }
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from algorithm import inference, memory
-from algorithm.batching import Batcher, Job, work
+from algorithm.batching import Batcher, Job, nested_sizes, work
 from algorithm.serve import ModelServer, Settings
 from tests.serving.support import (
     check_rows,
@@ -225,6 +225,43 @@ def test_requests_that_wait_together_run_as_one_forward_pass(start_server):
     for image, call in zip(images, calls):
         alone = inference.predict_fn(inference.Request(image, {}), server.predictor)
         np.testing.assert_allclose(call["result"][2]["prediction"][0], alone[0], atol=1e-5)
+
+
+def test_on_a_cpu_batches_are_powers_of_two_and_the_rest_waits_for_the_next(start_server):
+    server = start_server(batch_size=8, batch_delay_ms=1000)
+    assert server.predictor.device.type == "cpu" and server.batcher.sizes == [1, 2, 4, 8]
+    gate = Gate(server)
+    first = _background(invoke, server.url, JPEG)
+    assert gate.entered.acquire(timeout=10)
+    calls = [_background(invoke, server.url, JPEG) for _ in range(7)]
+    _wait_for(lambda: server.batcher.queued == 7)
+    gate.open.set()
+    for call in [first, *calls]:
+        call["thread"].join(30)
+        assert call["result"][0] == 200
+    assert gate.sizes == [1, 4, 2, 1]
+
+
+@pytest.mark.parametrize("batch_size, sizes", [(1, [1]), (2, [1, 2]), (6, [1, 2, 4, 6]),
+                                               (8, [1, 2, 4, 8]), (9, [1, 2, 4, 8, 9])])
+def test_nested_sizes(batch_size, sizes):
+    assert nested_sizes(batch_size) == sizes
+
+
+def test_a_batcher_with_sizes_takes_the_largest_the_queue_fills_and_leaves_the_rest():
+    batcher = Batcher(batch_size=6, delay=0.0, capacity=16, sizes=[1, 2, 4, 6])
+    for name in "abcdefghijk":
+        assert batcher.admit()
+        batcher.put(Job(name, None))
+    taken = [[job.pixels for job in batcher.take()] for _ in range(3)]
+    assert taken == [list("abcdef"), list("ghij"), ["k"]]
+    assert batcher.queued == 0
+    # Without sizes, any count up to the batch size.
+    batcher = Batcher(batch_size=6, delay=0.0, capacity=16)
+    for name in "abc":
+        assert batcher.admit()
+        batcher.put(Job(name, None))
+    assert [job.pixels for job in batcher.take()] == list("abc")
 
 
 def test_a_batch_waits_only_for_requests_being_received():
