@@ -29,6 +29,7 @@ import torch
 
 from algorithm import checkpoints
 from algorithm.hyperparameters import Hyperparameters
+from algorithm.package import package_files
 from algorithm.ssd import SSD, build_ssd
 
 WEIGHTS = "model.pt"
@@ -76,10 +77,12 @@ def save(model_dir: Path, model: SSD, hyperparameters: Dict[str, str],
 
 
 def copy_package(package: Path, destination: Path) -> None:
-    """The package's sources as an artifact carries them: no caches, compiled files, hidden
-    files or folders (a checkout's tool caches) or lint settings."""
-    shutil.copytree(package, destination,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ruff.toml", ".*"))
+    """The package's sources as an artifact carries them (``algorithm/package.py``: no caches,
+    compiled files, hidden files or folders, or lint settings)."""
+    for path in package_files(package):
+        target = destination / path.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 def load(location: Path, device: Optional[torch.device] = None

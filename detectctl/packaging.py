@@ -34,8 +34,6 @@ sys.path.insert(0, here)
 runpy.run_module("algorithm.train", run_name="__main__", alter_sys=True)
 '''
 SOURCE_PREFIX = "detectctl/source"
-_SKIPPED_PARTS = ("__pycache__",)
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 
 @dataclass(frozen=True)
@@ -58,13 +56,6 @@ def algorithm_directory() -> Path:
     return Path(algorithm.__file__).resolve().parent
 
 
-def _included(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return (path.is_file() and not any(p.startswith(".") for p in parts)
-            and not any(p in _SKIPPED_PARTS for p in parts)
-            and not path.name.endswith(_SKIPPED_SUFFIXES))
-
-
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -77,8 +68,10 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def source_archive(directory: Optional[Path] = None) -> SourceArchive:
     """Pack ``directory`` (default: the installed ``algorithm`` package) reproducibly."""
+    from algorithm.package import package_files
+
     root = directory or algorithm_directory()
-    files = sorted(p for p in root.rglob("*") if _included(p, root))
+    files = package_files(root)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         _add(archive, ENTRY_POINT, ENTRY_POINT_SOURCE)

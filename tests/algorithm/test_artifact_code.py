@@ -24,3 +24,23 @@ def test_the_real_package_copies_to_importable_sources(tmp_path):
     names = {p.name for p in (tmp_path / "algorithm").rglob("*")}
     assert {"serve.py", "inference.py", "train.py"} <= names
     assert not [n for n in names if n.startswith(".") or n == "__pycache__"]
+
+
+def test_the_training_source_archive_carries_the_same_files(tmp_path):
+    import io
+    import tarfile
+
+    from detectctl import packaging
+
+    package = tmp_path / "algorithm"
+    for name in ("__init__.py", "train.py", "ssd/model.py", "ruff.toml", "x.pyo",
+                 ".ruff_cache/0.1/cache", "__pycache__/y.pyc"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("x")
+    artifact.copy_package(package, tmp_path / "code")
+    copied = sorted(p.relative_to(tmp_path / "code").as_posix()
+                    for p in (tmp_path / "code").rglob("*") if p.is_file())
+    with tarfile.open(fileobj=io.BytesIO(packaging.source_archive(package).data)) as archive:
+        packed = sorted(name.split("/", 1)[1] for name in archive.getnames()
+                        if name.startswith("algorithm/"))
+    assert copied == packed == ["__init__.py", "ssd/model.py", "train.py"]
