@@ -126,6 +126,7 @@ def test_serve_argument_runs_the_container_contract_and_sigterm_finishes_in_flig
     ready = [line for line in lines if " ready: " in line]
     assert len(ready) == 1 and ready[0].split(" ", 1)[1].startswith(
         f"ready: {tmp_path / 'model'} (mobilenet-v3-large, image_shape 128, 3 classes, cpu)")
+    assert ready[0].endswith("; batch sizes 1, 2, 4, 8")  # on a CPU, powers of two
     requests = [line.split(" ", 1)[1].rsplit(" ", 2)[0] for line in lines
                 if " /invocations " in line]
     assert requests == ["POST /invocations 200", "POST /invocations 400",
