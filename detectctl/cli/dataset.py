@@ -241,6 +241,10 @@ def synth(
                                       "and OUT/validation/ (beside OUT when it names a .rec or "
                                       ".manifest file), the layout `dataset upload` takes.",
         metavar="FRACTION")] = 0.0,
+    min_size: Annotated[float, typer.Option(
+        "--min-size", help="Smallest side of a shape, as a fraction of the image's shorter "
+                           "side (sides are drawn evenly up to 0.6).",
+        metavar="FRACTION")] = 0.08,
     json: options.Json = False,
     debug: options.Debug = False,
 ) -> None:
@@ -253,7 +257,7 @@ def synth(
     with _progress("synthesising", not json) as progress:
         result = run(output_path, images=images, classes=classes, seed=seed, format=format,
                      image_size=size, validation_fraction=validation_fraction,
-                     progress=progress)
+                     min_size=min_size, progress=progress)
     if json:
         output.print_json(result.to_dict())
         return

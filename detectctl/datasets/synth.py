@@ -23,6 +23,9 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "ring", "h
           "bar", "arrow")
 EMPTY_FRACTION = 0.1
 MAX_OBJECTS = 6
+# A shape's side, as a fraction of the image's shorter side: uniform between these.
+MIN_SIZE = 0.08
+MAX_SIZE = 0.6
 
 
 @dataclass
@@ -58,7 +61,7 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str = "recordio",
           image_size: tuple[int, int] = (500, 375), quality: int = 90,
-          validation_fraction: float = 0.0,
+          validation_fraction: float = 0.0, min_size: float = MIN_SIZE,
           progress: Optional[Callable[[int, int], None]] = None) -> SynthResult:
     """Write ``images`` synthetic images of ``classes`` shape classes at ``output`` in
     ``format`` (a ``.rec`` path, a directory, or a ``.manifest`` path, as for convert).
@@ -86,6 +89,9 @@ def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str 
         raise UsageError(f"--classes {classes}: between 1 and {len(SHAPES)} shape classes")
     if images < 1:
         raise UsageError("--images must be at least 1")
+    if not 0.0 < min_size <= MAX_SIZE:
+        raise UsageError(f"--min-size {min_size}: a fraction of the image's shorter side, "
+                         f"above 0 and at most {MAX_SIZE}")
     format = normalize(format, "--format", WRITE_FORMATS)
     parts = split_indices(images, validation_fraction, seed)
     named = output.endswith(RECORDIO_SUFFIXES + MANIFEST_SUFFIXES)
@@ -106,7 +112,8 @@ def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str 
             target = stage.path(part_output(output, format, part))
             with open_writer(format, target, names, extra) as writer:
                 for index in indices:
-                    data, objects = synth_image(index, seed, classes, image_size, quality)
+                    data, objects = synth_image(index, seed, classes, image_size, quality,
+                                                 min_size)
                     rows = np.array(objects, np.float64).reshape(-1, 5)
                     sample = Sample(key=f"synth_{index:06d}",
                                     boxes=rows[:, 1:].astype(np.float32),
@@ -123,7 +130,8 @@ def synth(output: str, *, images: int, classes: int, seed: int = 0, format: str 
 
 
 def synth_image(index: int, seed: int, classes: int, image_size: tuple[int, int],
-                quality: int = 90) -> tuple[bytes, list[list[float]]]:
+                quality: int = 90, min_size: float = MIN_SIZE
+                ) -> tuple[bytes, list[list[float]]]:
     """JPEG bytes and rows ``[class, xmin, ymin, xmax, ymax]`` (normalised) of image ``index``."""
     from PIL import Image, ImageDraw
 
@@ -135,7 +143,7 @@ def synth_image(index: int, seed: int, classes: int, image_size: tuple[int, int]
     objects = []
     for _ in range(count):
         label = int(rng.integers(classes))
-        side = rng.uniform(0.08, 0.6) * min(width, height)
+        side = rng.uniform(min_size, MAX_SIZE) * min(width, height)
         aspect = rng.uniform(0.6, 1.6) if SHAPES[label] not in ("circle", "square", "ring") else 1
         w, h = max(8, int(side * math.sqrt(aspect))), max(8, int(side / math.sqrt(aspect)))
         w, h = min(w, width), min(h, height)

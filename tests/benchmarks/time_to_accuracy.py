@@ -2,7 +2,8 @@
 SSDLite from scratch.
 
     python tests/benchmarks/time_to_accuracy.py [--budget 600] [--budget-torchvision S]
-        [--train-images 1000] [--validation-images 200] [--target 0.8] [--threads 2]
+        [--train-images 1000] [--validation-images 200] [--min-size F] [--target 0.8]
+        [--threads 2]
         [--preset NAME] [--hp NAME=VALUE ...] [--torchvision-lr LR --torchvision-bn-momentum M]
         [--only ours|torchvision]
 
@@ -83,7 +84,8 @@ RESULT_KEYS = {
     "report_at_s": "number",
     "threads": "int",
     "data": {"train_images": "int", "validation_images": "int", "classes": "int",
-             "image_size": ["int"], "train_seed": "int", "validation_seed": "int"},
+             "image_size": ["int"], "train_seed": "int", "validation_seed": "int",
+             "min_size?": "number"},
     "ours?": {
         "hyperparameters": {"*": "str"},
         "time_to_target_s": "number|null", "best_mAP": "number|null",
@@ -112,8 +114,10 @@ RESULT_KEYS = {
 
 # --- data ---------------------------------------------------------------------------------------
 
-def make_data(root: Path, train_images: int, validation_images: int) -> Dict[str, Path]:
-    """Synthetic RecordIO channels under ``root/input/data`` (the job's layout)."""
+def make_data(root: Path, train_images: int, validation_images: int,
+              min_size: Optional[float] = None) -> Dict[str, Path]:
+    """Synthetic RecordIO channels under ``root/input/data`` (the job's layout); ``min_size``:
+    synth's smallest shape (None: its default)."""
     from detectctl.datasets.synth import synth
 
     paths = {}
@@ -122,7 +126,8 @@ def make_data(root: Path, train_images: int, validation_images: int) -> Dict[str
         channel = root / "input" / "data" / name
         channel.mkdir(parents=True)
         synth(str(channel / "data"), images=images, classes=CLASSES, seed=seed,
-              format="recordio", image_size=IMAGE_SIZE)
+              format="recordio", image_size=IMAGE_SIZE,
+              **({} if min_size is None else {"min_size": min_size}))
         paths[name] = channel / "data.rec"
     return paths
 
@@ -381,6 +386,9 @@ def main() -> int:
                         help="also report each mAP after this much training time")
     parser.add_argument("--train-images", type=int, default=1000)
     parser.add_argument("--validation-images", type=int, default=200)
+    parser.add_argument("--min-size", type=float, default=None,
+                        help="smallest shape, as a fraction of the shorter side (synth's "
+                             "--min-size; default: synth's)")
     parser.add_argument("--target", type=float, default=0.8, help="VOC07 mAP to reach")
     parser.add_argument("--threads", type=int, default=2, help="compute threads of each run")
     parser.add_argument("--preset", default=PRESET,
@@ -414,14 +422,15 @@ def main() -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     data_settings = {"train_images": args.train_images, "validation_images": args.validation_images,
                      "classes": CLASSES, "image_size": list(IMAGE_SIZE),
-                     "train_seed": TRAIN_SEED, "validation_seed": VALIDATION_SEED}
+                     "train_seed": TRAIN_SEED, "validation_seed": VALIDATION_SEED,
+                     **({} if args.min_size is None else {"min_size": args.min_size})}
     results: Dict[str, Dict[str, Any]] = {}
     runs: Dict[str, Dict[str, str]] = {}
     recipe: Dict[str, Any] = {}
     sweep: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "opt-ml"
-        data = make_data(root, args.train_images, args.validation_images)
+        data = make_data(root, args.train_images, args.validation_images, args.min_size)
         for name in ("ours", "torchvision"):
             if args.only not in (None, name):
                 continue

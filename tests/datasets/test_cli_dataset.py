@@ -54,6 +54,25 @@ def test_synth_has_images_without_objects(run, tmp_path):
     assert {c["name"] for c in stats["classes"]} == {"circle", "square", "triangle", "diamond"}
 
 
+def test_synth_min_size_sets_the_smallest_shape(run, tmp_path):
+    from algorithm.data.sources import open_source
+
+    sides = {}
+    for min_size in ("0.08", "0.3"):
+        out = tmp_path / f"s{min_size}.rec"
+        code, _, _ = run("synth", str(out), "--images", "40", "--image-size", "100x80",
+                         "--min-size", min_size)
+        assert code == 0
+        source = open_source(str(out))
+        boxes = [source[i].boxes for i in range(len(source)) if len(source[i].boxes)]
+        # a shape's side is the geometric mean of its box's width and height (in pixels)
+        sides[min_size] = [float(((b[2] - b[0]) * 100 * (b[3] - b[1]) * 80) ** 0.5)
+                           for image in boxes for b in image]
+    assert min(sides["0.3"]) >= 0.3 * 80 - 1
+    assert min(sides["0.08"]) < 0.3 * 80 - 1  # the default draws smaller shapes too
+    assert len(sides["0.08"]) == len(sides["0.3"])  # the same images, objects and classes
+
+
 def test_validate_valid_and_json_schema(run, rec):
     code, out, err = run("validate", rec)
     assert (code, err) == (0, "")
@@ -82,6 +101,7 @@ def test_validate_problems_exit_1_with_one_line_each(run, tmp_path, rec):
     (("validate", ".", "--format", "parquet"), "unknown format"),
     (("synth", "x.rec", "--classes", "11"), "between 1 and 10"),
     (("synth", "x.rec", "--image-size", "big"), "is not WIDTHxHEIGHT"),
+    (("synth", "x.rec", "--min-size", "0.9"), "--min-size 0.9: a fraction"),
 ])
 def test_usage_errors_exit_2_with_one_line(run, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
