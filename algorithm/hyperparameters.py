@@ -385,6 +385,11 @@ class Hyperparameters:
     num_workers: Optional[int] = _hp(Rule(
         "int", "Data loader worker processes per training process.",
         minimum=0, optional=True, builtin=False, unset="chosen from the CPU count"), None)
+    max_zoom_out: float = _hp(Rule(
+        "float", "Largest zoom-out of the training augmentation (the canvas side over the "
+                 "image's), drawn for half the images: objects shrink by up to this factor. 4 as "
+                 "in the SSD paper; 1 never zooms out.", minimum=1, maximum=16, builtin=False),
+        4.0)
 
     def __post_init__(self) -> None:
         raw = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

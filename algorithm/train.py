@@ -453,7 +453,7 @@ def _dataset(paths: Paths, channel: Channel, hp: Hyperparameters, train: bool, s
     try:
         return build_dataset(str(location), _format(channel), hp.image_shape, train=train,
                              seed=seed, rank=ctx.rank, world_size=ctx.world_size,
-                             num_classes=hp.num_classes)
+                             num_classes=hp.num_classes, max_zoom_out=hp.max_zoom_out)
     except (OSError, ValueError) as exc:
         raise JobError(f"channel {channel.name}: {exc}") from None
 

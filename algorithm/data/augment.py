@@ -36,6 +36,8 @@ MEAN_RGB = (0.485, 0.456, 0.406)
 STD_RGB = (0.229, 0.224, 0.225)
 FILL_RGB = tuple(round(255 * m) for m in MEAN_RGB)
 
+# The largest zoom-out (canvas side / image side): the SSD paper's 4.
+MAX_ZOOM_OUT = 4.0
 # Crop options: None keeps the whole image; a number is the minimum IoU the patch must have with
 # at least one object whose centre it contains (0.0: any patch with a centre in it).
 CROP_MIN_IOUS: Tuple[Optional[float], ...] = (None, 0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
@@ -63,7 +65,7 @@ class SSDAugmentation:
     returns uint8 pixels); the torch Dataset swaps in one that returns a normalised tensor.
     """
 
-    def __init__(self, image_shape: int, train: bool = True, max_zoom: float = 4.0,
+    def __init__(self, image_shape: int, train: bool = True, max_zoom: float = MAX_ZOOM_OUT,
                  p_zoom: float = 0.5, p_flip: float = 0.5, p_photometric: float = 0.5,
                  crop_min_ious: Sequence[Optional[float]] = CROP_MIN_IOUS):
         self.size = int(image_shape)

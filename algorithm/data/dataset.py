@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
-from algorithm.data.augment import MEAN_RGB, SSDAugmentation, color_matrix
+from algorithm.data.augment import MAX_ZOOM_OUT, MEAN_RGB, SSDAugmentation, color_matrix
 from algorithm.data.manifest import sample_from_stream_pair
 from algorithm.data.pipe import PipeReader, fifo_path, is_fifo, is_pipe
 from algorithm.data.recordio import RecordIOError
@@ -181,8 +181,8 @@ class _Augmented:
     classifier's outputs)."""
 
     def __init__(self, image_shape: int, train: bool, seed: int,
-                 num_classes: Optional[int] = None):
-        self.augment = SSDAugmentation(image_shape, train=train)
+                 num_classes: Optional[int] = None, max_zoom_out: float = MAX_ZOOM_OUT):
+        self.augment = SSDAugmentation(image_shape, train=train, max_zoom=max_zoom_out)
         if UINT8_RESIZE:
             self.augment.renderer = render_torch
         self.seed = seed
@@ -214,9 +214,9 @@ class DetectionDataset(IterableDataset, _Augmented):
 
     def __init__(self, source: Any, image_shape: int, train: bool = True, seed: int = 0,
                  rank: int = 0, world_size: int = 1, shuffle: Optional[bool] = None,
-                 num_classes: Optional[int] = None):
+                 num_classes: Optional[int] = None, max_zoom_out: float = MAX_ZOOM_OUT):
         IterableDataset.__init__(self)
-        _Augmented.__init__(self, image_shape, train, seed, num_classes)
+        _Augmented.__init__(self, image_shape, train, seed, num_classes, max_zoom_out)
         self.source = source
         self.format: str = source.format
         self.classes: Optional[List[str]] = source.classes
@@ -261,11 +261,12 @@ class PipeModeDataset(IterableDataset, _Augmented):
     """
 
     def __init__(self, channel_path: str, format: str, image_shape: int, train: bool = True,
-                 seed: int = 0, num_classes: Optional[int] = None):
+                 seed: int = 0, num_classes: Optional[int] = None,
+                 max_zoom_out: float = MAX_ZOOM_OUT):
         if format not in ("recordio", "manifest"):
             raise ValueError(f"Pipe mode reads recordio or manifest channels, not {format}")
         IterableDataset.__init__(self)
-        _Augmented.__init__(self, image_shape, train, seed, num_classes)
+        _Augmented.__init__(self, image_shape, train, seed, num_classes, max_zoom_out)
         self.channel_path = channel_path
         self.format = format
         self.classes: Optional[List[str]] = None
@@ -308,7 +309,8 @@ class PipeModeDataset(IterableDataset, _Augmented):
 
 def build_dataset(path: str, format: Optional[str], image_shape: int, train: bool = True,
                   seed: int = 0, rank: int = 0, world_size: int = 1,
-                  attribute: Optional[str] = None, num_classes: Optional[int] = None) -> Any:
+                  attribute: Optional[str] = None, num_classes: Optional[int] = None,
+                  max_zoom_out: float = MAX_ZOOM_OUT) -> Any:
     """The dataset of a channel: File mode for a directory or file, Pipe mode for a FIFO.
 
     Args:
@@ -322,13 +324,14 @@ def build_dataset(path: str, format: Optional[str], image_shape: int, train: boo
         rank, world_size: this process's place among all training processes (File mode).
         attribute: the label attribute of an augmented manifest (None: found automatically).
         num_classes: refuse samples with a class id at or above it (None: no check).
+        max_zoom_out: the training augmentation's largest zoom-out (see ``SSDAugmentation``).
 
     Raises ``ValueError`` listing the data's problems when some entries cannot be read, or when
     there are no images (File mode; a Pipe-mode stream shows it only when read).
     """
     if is_pipe(path):
         return PipeModeDataset(path, format or "recordio", image_shape, train, seed,
-                               num_classes)
+                               num_classes, max_zoom_out)
     source = open_source(path, format, attribute)
     if source.problems:
         shown = "; ".join(str(p) for p in source.problems[:5])
@@ -339,4 +342,4 @@ def build_dataset(path: str, format: Optional[str], image_shape: int, train: boo
     if not len(source):
         raise ValueError(f"{path}: no images ({source.format})")
     return DetectionDataset(source, image_shape, train, seed, rank, world_size,
-                            num_classes=num_classes)
+                            num_classes=num_classes, max_zoom_out=max_zoom_out)

@@ -25,6 +25,22 @@ def test_items_have_the_documented_shapes_and_types(rec, samples):
     assert len(boxes) == len(labels) == len(difficult)
 
 
+def test_max_zoom_out_bounds_how_far_objects_shrink(rec, samples):
+    shrink = {}
+    for zoom in (1.0, 2.0):
+        dataset = build_dataset(rec, "recordio", 64, train=True, seed=1, max_zoom_out=zoom)
+        assert dataset.augment.max_zoom == zoom
+        # zoom out every image and never crop, so that only the zoom-out changes a box's width
+        dataset.augment.p_zoom, dataset.augment.crop_min_ious = 1.0, (None,)
+        shrink[zoom] = np.concatenate([
+            (dataset[i][1][:, 2] - dataset[i][1][:, 0]).numpy()
+            / (sample.boxes[:, 2] - sample.boxes[:, 0])
+            for i, (sample, _) in enumerate(samples) if len(sample.boxes)])
+    np.testing.assert_allclose(shrink[1.0], 1.0, atol=1e-4)
+    assert shrink[2.0].min() >= 0.5 - 1e-4 and shrink[2.0].max() <= 1.0 + 1e-4
+    assert shrink[2.0].min() < 0.9  # it did zoom out
+
+
 def test_evaluation_items_are_rgb_in_unit_range(rec, samples):
     from PIL import Image
 

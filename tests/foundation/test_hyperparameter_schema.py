@@ -32,7 +32,8 @@ BUILTIN_DEFAULTS = {
     "early_stopping_patience": 5,
     "early_stopping_tolerance": 0.0,
 }
-OUR_DEFAULTS = {"seed": None, "amp": False, "checkpoint_frequency": 1, "num_workers": None}
+OUR_DEFAULTS = {"seed": None, "amp": False, "checkpoint_frequency": 1, "num_workers": None,
+                "max_zoom_out": 4.0}
 
 # (name, accepted raw value, parsed value) -- strings as SageMaker passes them.
 ACCEPTED = [
@@ -90,6 +91,8 @@ ACCEPTED = [
     ("amp", "true", True),
     ("checkpoint_frequency", "5", 5),
     ("num_workers", "0", 0),
+    ("max_zoom_out", "1", 1.0),
+    ("max_zoom_out", "2.5", 2.5),
 ]
 
 # (name, rejected raw value, words the message must contain)
@@ -140,6 +143,7 @@ REJECTED = [
     ("amp", "fp16", "True or False"),
     ("checkpoint_frequency", "0", ">= 1"),
     ("num_workers", "-1", ">= 0"),
+    ("max_zoom_out", "0.5", "[1, 16]"),
 ]
 
 
