@@ -9,6 +9,7 @@ import json
 import pytest
 from PIL import Image
 
+from algorithm.data.sources import open_source
 from detectctl.cli import main
 from detectctl.demo import Demo, Recipe
 from detectctl.local.jobs import LocalTrainingJob
@@ -24,6 +25,11 @@ def test_every_step_on_a_tiny_recipe(tmp_path, home):
     run.make_data()
     assert run.result.files["training set"].endswith("train/shapes.rec")
     assert run.result.files["held-out set"].endswith("validation/shapes.rec")
+    # no shape under the recipe's smallest side (0.15 of the shorter side, 72 pixels here)
+    source = open_source(run.result.files["training set"])
+    sides = [float(((b[2] - b[0]) * 96 * (b[3] - b[1]) * 72) ** 0.5)
+             for i in range(len(source)) for b in source[i].boxes]
+    assert sides and min(sides) >= TINY_RECIPE.min_size * 72 - 1
     run.check_data()
     job = run.train()
     assert job.wait(timeout=300) == "Completed"
